@@ -1,0 +1,157 @@
+"""What every database engine provides to the backup chain.
+
+The chain (``restorable.backup``, ``restorable.restore``) is engine-agnostic: it asks an
+engine for a consistent snapshot's metadata plus a running dump whose stdout it streams, and
+later for a restore fed from a decoded stream. PostgreSQL and MariaDB/MySQL implement this.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import IO, Any, Literal
+
+from restorable.connections import ConnectionInfo
+
+TargetState = Literal["absent", "empty", "non_empty"]
+
+
+@dataclass
+class SnapshotMetadata:
+    """Facts about the data in the dump, taken in the dump's own snapshot.
+
+    ``row_counts`` keys are ``"schema.table"`` (PostgreSQL) or ``"table"`` (MySQL: the dump is
+    of one database). ``schema`` is a JSON-able description that ``Engine.describe`` reproduces
+    in exactly the same shape for a restored database, so the two can be compared key by key.
+
+    The schema shape is shared by all engines (values are plain JSON)::
+
+        {
+          "tables": {"<schema>.<table>": {
+              "columns": [{"name": "id", "type": "bigint", "nullable": false}, ...],  # ordered
+              "primary_key": ["id"]}},
+          "indexes": {"<schema>.<index>": "<definition>"},
+          "constraints": {"<schema>.<table>.<name>": "<definition>"},
+          "sequences": {"<schema>.<sequence>": {"last_value": 42, "is_called": true}},
+          "views": {"<schema>.<view>": "<definition>"},
+          "functions": {"<schema>.<name>(<args>)": "<md5 of definition>"},
+          # engine-specific extra sections may be added, e.g. "triggers", "events", "large_objects"
+        }
+
+    Types are the engine's own spelling (``format_type`` in PostgreSQL, ``COLUMN_TYPE`` in MySQL).
+    """
+
+    server_version: str
+    row_counts: dict[str, int]
+    schema: dict[str, Any]
+    #: Where the snapshot sits in the server's history: exported snapshot id, LSN, binlog file/pos.
+    position: dict[str, Any] = field(default_factory=dict)
+    #: PostgreSQL roles the database uses (names and attributes, never passwords).
+    roles: list[dict[str, Any]] = field(default_factory=list)
+    #: Tool versions used for the dump, e.g. {"pg_dump": "15.20"}.
+    tools: dict[str, str] = field(default_factory=dict)
+    #: Seconds any lock was held to line the snapshot up (MySQL's brief global read lock).
+    lock_seconds: float | None = None
+
+
+class RunningDump(abc.ABC):
+    """A dump process started inside the snapshot; the chain reads ``stdout`` to EOF."""
+
+    stdout: IO[bytes]
+
+    @abc.abstractmethod
+    def finish(self) -> None:
+        """Wait for the process; raise ``ToolError`` with the tail of its stderr if it failed."""
+
+    @abc.abstractmethod
+    def kill(self) -> None:
+        """Stop the process now (a failure elsewhere in the chain)."""
+
+
+@dataclass
+class Description:
+    """Row counts and schema of a live database, in the shape of ``SnapshotMetadata``."""
+
+    row_counts: dict[str, int]
+    schema: dict[str, Any]
+
+
+class Engine(abc.ABC):
+    """One database engine. ``conn`` is the source (for backups) with ``schema`` = database name."""
+
+    #: "postgres" or "mysql": the value of ``engine:`` in the config.
+    name: str
+    #: Recorded in the manifest: what the plain stream is ("pg_dump-custom", "mysql-sql").
+    dump_format: str
+    #: Suffix of the stored object before ".zst.age", e.g. "pgdump" or "sql".
+    data_suffix: str
+
+    @abc.abstractmethod
+    def preflight(self, conn: ConnectionInfo) -> dict[str, str]:
+        """Check connectivity and tool versions; return them. Raises SourceUnreachable/ToolError."""
+
+    @abc.abstractmethod
+    def capture(self, conn: ConnectionInfo) -> AbstractContextManager[tuple[SnapshotMetadata, RunningDump]]:
+        """Open a consistent snapshot, read its metadata, start the dump in it.
+
+        Leaving the context kills the dump if it is still running and removes any password file.
+        """
+
+    @abc.abstractmethod
+    def describe(self, conn: ConnectionInfo) -> Description:
+        """Exact row counts and schema of the database ``conn.schema`` (a restored copy)."""
+
+    @abc.abstractmethod
+    def target_state(self, conn: ConnectionInfo, database: str) -> TargetState:
+        """Whether ``database`` on the server of ``conn`` is absent, empty or holds objects."""
+
+    @abc.abstractmethod
+    def restore(
+        self,
+        conn: ConnectionInfo,
+        database: str,
+        metadata: SnapshotMetadata,
+        *,
+        overwrite: bool,
+        jobs: int = 1,
+    ) -> AbstractContextManager[IO[bytes]]:
+        """Prepare ``database`` (create, or clear when ``overwrite``) and start the restore tool.
+
+        Yields a writable stream: the chain writes the decoded plain dump into it. On normal
+        exit the tool is waited for (``ToolError`` with stderr tail on failure); on an exception
+        the tool is killed. Refuses (``RestoreRefused``) a non-empty target without ``overwrite``.
+        With ``jobs > 1`` an engine whose tool needs a seekable file (pg_restore -j) may spool
+        to a temporary file first; with ``jobs == 1`` it must stream.
+        """
+
+    @abc.abstractmethod
+    def drop_database(self, conn: ConnectionInfo, database: str) -> None:
+        """Drop ``database`` if it exists (scratch databases of drills)."""
+
+    @abc.abstractmethod
+    def list_dump(self) -> AbstractContextManager[IO[bytes]]:
+        """Deep verify: yields a writable stream for a decoded dump; on exit checks it parses
+        (``pg_restore --list``; for SQL dumps a structural check of the stream) and raises
+        ``IntegrityError`` if not."""
+
+
+def engine_for(name: str) -> Engine:
+    """The engine registered under ``name`` (import is lazy: each pulls its own driver)."""
+    if name == "postgres":
+        from restorable.engines.postgres import PostgresEngine
+
+        return PostgresEngine()
+    if name == "mysql":
+        from restorable.engines.mysql import MySQLEngine
+
+        return MySQLEngine()
+    from restorable.exceptions import ConfigError
+
+    raise ConfigError(f"unknown engine {name!r}", hint="Use 'postgres' or 'mysql'")
+
+
+def iter_chunks(stream: IO[bytes], size: int = 1 << 20) -> Iterator[bytes]:
+    while chunk := stream.read(size):
+        yield chunk

@@ -1,0 +1,100 @@
+"""One exception hierarchy for the whole project.
+
+Every error says what failed, on which database and backup, and what to do next; the CLI
+maps each kind to its own exit code so scripts can tell a bad config from a bad backup.
+"""
+
+from __future__ import annotations
+
+
+class RestorableError(Exception):
+    """Base of every error Restorable raises on purpose."""
+
+    exit_code = 1
+    #: Retrying cannot fix this kind (the Airflow layer fails the task at once).
+    permanent = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        database: str | None = None,
+        backup_id: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.message = message
+        self.database = database
+        self.backup_id = backup_id
+        self.hint = hint
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = ", ".join(
+            f"{k}={v}" for k, v in (("database", self.database), ("backup", self.backup_id)) if v
+        )
+        text = f"{self.message} ({where})" if where else self.message
+        return f"{text}. {self.hint}" if self.hint else text
+
+
+class ConfigError(RestorableError):
+    """The config file or a connection is malformed: fix the named field."""
+
+    exit_code = 2
+    permanent = True
+
+
+class SourceUnreachable(RestorableError):
+    """The source database could not be reached or refused us."""
+
+    exit_code = 3
+
+
+class AuthenticationFailed(SourceUnreachable):
+    """Credentials were refused: retrying with the same ones cannot help."""
+
+    permanent = True
+
+
+class ToolError(RestorableError):
+    """An external program (pg_dump, mariadb-dump, ...) is missing, too old, or failed."""
+
+    exit_code = 4
+
+
+class StorageError(RestorableError):
+    """Object storage failed (after retries) or refused an operation."""
+
+    exit_code = 5
+
+
+class IntegrityError(RestorableError):
+    """What was read back does not match what was recorded (checksum, decryption, counts)."""
+
+    exit_code = 6
+    permanent = True
+
+
+class DecryptionError(IntegrityError):
+    """The backup could not be decrypted with the identity given."""
+
+
+class RestoreRefused(RestorableError):
+    """A restore would overwrite something it was not told to overwrite."""
+
+    exit_code = 7
+    permanent = True
+
+
+class ValidationFailed(IntegrityError):
+    """The restored database differs from the manifest."""
+
+    def __init__(self, message: str, *, differences: list[str] | None = None, **kw) -> None:
+        self.differences = list(differences or [])
+        super().__init__(message, **kw)
+
+
+class NotFound(RestorableError):
+    """A backup, manifest or database asked for does not exist."""
+
+    exit_code = 8
+    permanent = True
