@@ -1,0 +1,48 @@
+# Restorable: the two commands are `make demo` and `make test`. Everything else is a step of them.
+SHELL := /bin/bash
+VENV  ?= .venv
+PY    := $(VENV)/bin/python
+STATE ?= .state
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+
+.PHONY: all bootstrap venv test test-unit demo stop bench lint screenshot clean
+
+all: test
+
+bootstrap:
+	@scripts/bootstrap-system.sh
+
+# uv makes a clean install take seconds; fall back to pip to get uv itself.
+$(VENV)/.installed: requirements.txt pyproject.toml
+	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	@[ -x $(PY) ] || uv venv --quiet --python python3.11 $(VENV)
+	VIRTUAL_ENV=$(abspath $(VENV)) uv pip install --quiet -r requirements.txt
+	VIRTUAL_ENV=$(abspath $(VENV)) uv pip install --quiet --no-deps -e .
+	@touch $@
+
+venv: $(VENV)/.installed
+
+test: bootstrap venv
+	$(VENV)/bin/pytest -q --durations=15 tests
+
+test-unit: venv
+	$(VENV)/bin/pytest -q tests/unit
+
+demo: bootstrap venv
+	@scripts/demo.sh
+
+stop:
+	@scripts/stop.sh
+
+bench: bootstrap venv
+	$(PY) scripts/bench.py --out bench-results
+
+lint: venv
+	$(VENV)/bin/ruff check plugins dags tests scripts
+	$(VENV)/bin/ruff format --check plugins dags tests scripts
+
+screenshot: venv
+	$(PY) scripts/screenshot.py
+
+clean: stop
+	rm -rf $(STATE) bench-results

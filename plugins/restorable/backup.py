@@ -1,0 +1,118 @@
+"""Take a backup: capture in a snapshot, stream it to the bucket, commit with the manifest.
+
+A failure anywhere (the dump exits non-zero, a part fails after retries, the process is
+killed) leaves no backup: the multipart upload is aborted and no manifest is written, so
+nothing half-done can ever look complete.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from restorable.engines.base import engine_for
+from restorable.exceptions import RestorableError
+from restorable.logs import backup_log
+from restorable.manifest import BackupManifest, StoredObject, iso, new_backup_id, utcnow
+from restorable.services import Services
+
+
+def run_backup(
+    services: Services,
+    database_id: str,
+    *,
+    backup_id: str | None = None,
+    run: dict[str, Any] | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> BackupManifest:
+    """Back up one configured database and return its committed manifest.
+
+    ``backup_id`` given and already committed (a retried Airflow run): that manifest is
+    returned and nothing is written twice.
+    """
+    from restorable.stream.encode import encode_stream
+
+    config = services.config
+    db = config.database(database_id)
+    engine = engine_for(db.engine)
+    started = utcnow()
+    backup_id = backup_id or new_backup_id(started)
+    log = backup_log(__name__, database_id, backup_id)
+    catalog = services.catalog("backup")
+    if catalog.has_manifest(database_id, backup_id):
+        log.info("backup already committed; nothing to do")
+        return catalog.read_manifest(database_id, backup_id)
+
+    source = services.resolve(db.conn_id)
+    timings: dict[str, float] = {}
+    t0 = time.monotonic()
+    tools = engine.preflight(source)
+    timings["preflight_seconds"] = time.monotonic() - t0
+
+    storage = config.storage
+    retain_until = started + timedelta(days=storage.lock_days) if storage.lock_mode else None
+    key = catalog.data_key(database_id, backup_id, engine.data_suffix)
+    store = catalog.store
+    log.info("backup starting", engine=db.engine, source=source.describe(), key=key)
+    t1 = time.monotonic()
+    try:
+        with engine.capture(source) as (metadata, dump):
+            timings["snapshot_seconds"] = time.monotonic() - t1
+            with store.multipart_upload(key, lock_mode=storage.lock_mode, retain_until=retain_until) as upload:
+                digests = encode_stream(
+                    dump.stdout,
+                    upload,
+                    recipients=config.encryption.recipients,
+                    level=db.compression.level,
+                    threads=db.compression.threads,
+                    on_progress=on_progress,
+                )
+                # Inside the upload: a failed dump must abort it, not complete it.
+                dump.finish()
+    except RestorableError as exc:
+        exc.database = exc.database or database_id
+        exc.backup_id = exc.backup_id or backup_id
+        log.error("backup failed; nothing committed", error=type(exc).__name__)
+        raise
+    timings["stream_seconds"] = time.monotonic() - t1
+    result = upload.result
+    finished = utcnow()
+    timings["total_seconds"] = time.monotonic() - t0
+    metadata.tools = {**tools, **metadata.tools}
+    manifest = BackupManifest(
+        backup_id=backup_id,
+        database_id=database_id,
+        engine=db.engine,
+        dump_format=engine.dump_format,
+        created_at=iso(started),
+        finished_at=iso(finished),
+        data=StoredObject(
+            key=key,
+            plain_bytes=digests.plain_bytes,
+            stored_bytes=digests.stored_bytes,
+            plain_sha256=digests.plain_sha256,
+            stored_sha256=digests.stored_sha256,
+            parts=result.parts,
+            part_size=storage.part_size,
+            version_id=result.version_id,
+        ),
+        metadata=metadata,
+        compression={"algorithm": "zstd", "level": db.compression.level, "frame_checksum": True},
+        encryption={"format": "age", "recipients": list(config.encryption.recipients)},
+        object_lock={"mode": storage.lock_mode, "retain_until": iso(retain_until)} if retain_until else None,
+        timings={k: round(v, 3) for k, v in timings.items()},
+        run=run or {"by": "cli", "host": socket.gethostname()},
+        source={"conn_id": db.conn_id, "host": source.host, "port": source.port, "database": source.schema},
+    )
+    catalog.write_manifest(manifest, lock_mode=storage.lock_mode, retain_until=retain_until)
+    log.info(
+        "backup committed",
+        plain_bytes=digests.plain_bytes,
+        stored_bytes=digests.stored_bytes,
+        seconds=round(timings["total_seconds"], 2),
+        stored_sha256=digests.stored_sha256,
+    )
+    return manifest

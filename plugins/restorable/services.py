@@ -1,0 +1,70 @@
+"""How the core reaches the outside world: connections, object storage, the catalog.
+
+The CLI resolves connections from the environment (Airflow's ``AIRFLOW_CONN_*`` form); the
+Airflow operators pass a resolver backed by Airflow's own connections. Either way the core
+sees only ``ConnectionInfo``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from restorable.catalog import Catalog
+from restorable.config import RestorableConfig
+from restorable.connections import ConnectionInfo, resolve_connection
+from restorable.exceptions import ConfigError
+
+Duty = Literal["backup", "lifecycle", "restore"]
+Resolver = Callable[[str], ConnectionInfo]
+
+
+@dataclass
+class Services:
+    config: RestorableConfig
+    resolve: Resolver = field(default=resolve_connection)
+    #: Builds a boto3 S3 client from an AWS connection (overridable, e.g. by an Airflow hook).
+    s3_client_factory: Callable[[ConnectionInfo], Any] | None = None
+
+    def storage_conn_id(self, duty: Duty) -> str:
+        storage = self.config.storage
+        if duty == "lifecycle" and storage.lifecycle_conn_id:
+            return storage.lifecycle_conn_id
+        if duty == "restore" and storage.restore_conn_id:
+            return storage.restore_conn_id
+        return storage.conn_id
+
+    def store(self, duty: Duty = "backup"):
+        from restorable.storage.s3 import S3Store, s3_client_from_connection
+
+        conn = self.resolve(self.storage_conn_id(duty))
+        if conn.conn_type not in ("aws", "s3"):
+            raise ConfigError(
+                f"storage connection {conn.conn_id!r} has type {conn.conn_type!r}, expected 'aws'",
+                hint="Create it as an Amazon Web Services connection (extra endpoint_url for S3-compatible stores)",
+            )
+        factory = self.s3_client_factory or s3_client_from_connection
+        storage = self.config.storage
+        return S3Store(
+            factory(conn),
+            storage.bucket,
+            part_size=storage.part_size,
+            max_in_flight=storage.max_in_flight,
+            max_attempts=storage.max_attempts,
+        )
+
+    def catalog(self, duty: Duty = "backup") -> Catalog:
+        return Catalog(self.store(duty), self.config.storage.prefix)
+
+    def identity(self) -> str:
+        """The age identity (private key) for decrypting: the identity connection's password."""
+        conn_id = self.config.encryption.identity_conn_id
+        conn = self.resolve(conn_id)
+        secret = (conn.password or "").strip()
+        if not secret.startswith("AGE-SECRET-KEY-"):
+            raise ConfigError(
+                f"connection {conn_id!r} does not hold an age identity in its password",
+                hint="Store the AGE-SECRET-KEY-1... line of the key file as the connection's password",
+            )
+        return secret

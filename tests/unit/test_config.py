@@ -1,0 +1,179 @@
+"""Each kind of config mistake gets a message that names the file, the entry and the field."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from restorable.config import load_config, parse_config
+from restorable.exceptions import ConfigError
+
+RECIPIENT = "age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq"
+
+
+def base() -> dict:
+    return {
+        "storage": {"conn_id": "restorable_s3", "bucket": "backups", "prefix": "restorable"},
+        "encryption": {"recipients": [RECIPIENT], "identity_conn_id": "restorable_age"},
+        "databases": [
+            {"id": "shop", "engine": "postgres", "conn_id": "shop_pg", "schedule": "0 2 * * *",
+             "restore_target_conn_id": "drill_pg"}
+        ],
+    }
+
+
+def error_for(data: dict, environ: dict | None = None) -> str:
+    with pytest.raises(ConfigError) as info:
+        parse_config(data, Path("include/restorable.yaml"), environ or {})
+    return str(info.value)
+
+
+def test_the_issue_example_is_accepted():
+    config = parse_config(base(), Path("x.yaml"), {})
+    shop = config.database("shop")
+    assert shop.engine == "postgres" and shop.restore_target_conn_id == "drill_pg"
+    assert config.storage.part_size == 16 * 1024 * 1024
+    assert config.encryption.recipients == (RECIPIENT,)
+
+
+def test_shipped_config_loads():
+    config = load_config(Path(__file__).parents[2] / "include" / "restorable.yaml",
+                         {"RESTORABLE_AGE_RECIPIENT": RECIPIENT})
+    assert {"shop", "shopdb"} <= set(config.databases)
+
+
+def test_missing_required_field_is_named():
+    data = base()
+    del data["databases"][0]["conn_id"]
+    msg = error_for(data)
+    assert "include/restorable.yaml" in msg and "databases[shop].conn_id" in msg and "required" in msg
+
+
+def test_unknown_engine_is_named():
+    data = base()
+    data["databases"][0]["engine"] = "oracle"
+    msg = error_for(data)
+    assert "databases[shop].engine" in msg and "oracle" in msg
+
+
+def test_misspelt_field_is_reported_not_ignored():
+    data = base()
+    data["databases"][0]["shedule"] = "0 2 * * *"
+    msg = error_for(data)
+    assert "databases[shop]" in msg and "shedule" in msg
+
+
+def test_bad_schedule_is_named():
+    data = base()
+    data["databases"][0]["schedule"] = "every night"
+    assert "databases[shop].schedule" in error_for(data)
+
+
+def test_drill_target_must_not_be_the_source():
+    data = base()
+    data["databases"][0]["restore_target_conn_id"] = "shop_pg"
+    msg = error_for(data)
+    assert "restore_target_conn_id" in msg and "isolated" in msg
+
+
+def test_private_key_in_recipients_is_refused():
+    data = base()
+    data["encryption"]["recipients"] = ["AGE-SECRET-KEY-1QQQQ"]
+    msg = error_for(data)
+    assert "encryption.recipients[0]" in msg and "private" in msg
+
+
+def test_malformed_recipient_is_named():
+    data = base()
+    data["encryption"]["recipients"] = ["age1notakey"]
+    assert "encryption.recipients[0]" in error_for(data)
+
+
+def test_part_size_below_s3_minimum():
+    data = base()
+    data["storage"]["part_size"] = "1MiB"
+    msg = error_for(data)
+    assert "storage.part_size" in msg and "5 MiB" in msg
+
+
+def test_part_size_not_a_size():
+    data = base()
+    data["storage"]["part_size"] = "big"
+    assert "storage.part_size" in error_for(data)
+
+
+def test_bad_bucket_name():
+    data = base()
+    data["storage"]["bucket"] = "My_Bucket"
+    assert "storage.bucket" in error_for(data)
+
+
+def test_object_lock_mode():
+    data = base()
+    data["storage"]["object_lock"] = {"mode": "forever", "days": 3}
+    assert "storage.object_lock.mode" in error_for(data)
+
+
+def test_duplicate_database_ids():
+    data = base()
+    data["databases"].append(dict(data["databases"][0]))
+    assert "used twice" in error_for(data)
+
+
+def test_invalid_database_id():
+    data = base()
+    data["databases"][0]["id"] = "Shop-Prod"
+    assert "databases[0].id" in error_for(data)
+
+
+def test_compression_level_out_of_range():
+    data = base()
+    data["databases"][0]["compression"] = {"level": 40}
+    msg = error_for(data)
+    assert "databases[shop].compression.level" in msg and "between 1 and 19" in msg
+
+
+def test_unset_environment_variable_is_named():
+    data = base()
+    data["encryption"]["recipients"] = ["${NO_SUCH_VAR}"]
+    msg = error_for(data)
+    assert "encryption.recipients[0]" in msg and "NO_SUCH_VAR" in msg
+
+
+def test_environment_variable_is_expanded():
+    data = base()
+    data["encryption"]["recipients"] = ["${DEMO_KEY}"]
+    config = parse_config(data, Path("x.yaml"), {"DEMO_KEY": RECIPIENT})
+    assert config.encryption.recipients == (RECIPIENT,)
+
+
+def test_not_yaml(tmp_path):
+    path = tmp_path / "restorable.yaml"
+    path.write_text("storage: [unclosed\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, {})
+    assert str(path) in str(info.value) and "line" in str(info.value)
+
+
+def test_missing_file_says_how_to_point_at_one(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path / "nope.yaml", {})
+    assert "--config" in str(info.value)
+
+
+def test_wrong_type_is_named():
+    data = base()
+    data["storage"]["max_in_flight"] = "many"
+    assert "storage.max_in_flight" in error_for(data)
+
+
+def test_unknown_database_lookup_lists_known():
+    config = parse_config(base(), Path("x.yaml"), {})
+    with pytest.raises(ConfigError) as info:
+        config.database("shpo")
+    assert "shop" in str(info.value)
+
+
+def test_config_round_trips_through_yaml():
+    text = yaml.safe_dump(base())
+    assert parse_config(yaml.safe_load(text), Path("x.yaml"), {}).databases["shop"].conn_id == "shop_pg"
