@@ -1,0 +1,3 @@
+-- Accounts (and MariaDB roles, whose host is empty) on a restore server: DEFINERs that name
+-- one of these are kept, others are rewritten to CURRENT_USER.
+SELECT User, Host FROM mysql.user
