@@ -1,0 +1,62 @@
+"""A real Restorable config around throwaway servers: used by the chain tests and the benchmark."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from restorable.config import load_config
+from restorable.connections import ConnectionInfo
+from restorable.services import Services
+from restorable.stream.keys import generate_identity
+
+
+def connection_uri(conn: ConnectionInfo) -> str:
+    """The AIRFLOW_CONN_* JSON form of a connection (JSON keeps every character of the password)."""
+    return json.dumps({
+        "conn_type": conn.conn_type, "host": conn.host, "port": conn.port, "login": conn.login,
+        "password": conn.password, "schema": conn.schema, "extra": dict(conn.extra),
+    })
+
+
+@dataclass
+class Chain:
+    services: Services
+    config_path: Path
+    env: dict[str, str]
+    identity: str
+    recipient: str
+    database_id: str
+    target: ConnectionInfo
+
+
+def make_chain(tmp_path: Path, *, source: ConnectionInfo, engine: str, s3: ConnectionInfo, bucket: str,
+               target: ConnectionInfo, database_id: str = "shop", part_size: str = "5MiB",
+               object_lock: bool = False) -> Chain:
+    identity, recipient = generate_identity()
+    connections = {
+        "src": source,
+        "tgt": target,
+        "restorable_s3": s3,
+        "restorable_age": ConnectionInfo("restorable_age", "generic", password=identity),
+    }
+    storage = {"conn_id": "restorable_s3", "bucket": bucket, "prefix": "restorable", "part_size": part_size,
+               "max_attempts": 3}
+    if object_lock:
+        storage["object_lock"] = {"mode": "GOVERNANCE", "days": 1}
+    data = {
+        "storage": storage,
+        "encryption": {"recipients": [recipient], "identity_conn_id": "restorable_age"},
+        "compression": {"level": 3, "threads": 2},
+        "databases": [{"id": database_id, "engine": engine, "conn_id": "src", "schedule": "0 2 * * *",
+                       "restore_target_conn_id": "tgt"}],
+    }
+    path = tmp_path / "restorable.yaml"
+    path.write_text(yaml.safe_dump(data))
+    env = {f"AIRFLOW_CONN_{k.upper()}": connection_uri(v) for k, v in connections.items()}
+    config = load_config(path, env)
+    services = Services(config, resolve=lambda conn_id: connections[conn_id])
+    return Chain(services, path, env, identity, recipient, database_id, target)

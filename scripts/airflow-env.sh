@@ -1,0 +1,16 @@
+# Sourced by the demo scripts: where the demo's Airflow lives and how it is configured.
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+STATE=${STATE:-$ROOT/.state}
+export AIRFLOW_HOME=$STATE/airflow
+export AIRFLOW__CORE__DAGS_FOLDER=$ROOT/dags
+export AIRFLOW__CORE__PLUGINS_FOLDER=$ROOT/plugins
+export AIRFLOW__CORE__LOAD_EXAMPLES=False
+export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=admin:admin
+export AIRFLOW__API__HOST=127.0.0.1
+export AIRFLOW__API__PORT=${AIRFLOW_PORT:-8080}
+export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL=5
+export AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK=False
+export RESTORABLE_CONFIG=$ROOT/include/restorable.yaml
+export PATH=$ROOT/.venv/bin:$PATH
+# The local stack's connections (AIRFLOW_CONN_*) and the demo's age public key.
+if [[ -f $STATE/stack/stack.env ]]; then source "$STATE/stack/stack.env"; fi

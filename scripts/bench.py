@@ -1,0 +1,246 @@
+"""make bench: Restorable against the limits and against the naive way, on this machine.
+
+For the sample database at about 1 GB and about 4 GB (PostgreSQL) and a MariaDB sample, in
+one run: backup throughput against ``pg_dump -Fc -Z0 > /dev/null`` (and ``mariadb-dump >
+/dev/null``), peak RSS of the backup process, restore wall time against ``pg_restore`` of an
+uncompressed local dump with the same job count, the compression ratio, and the naive way
+(the dump tool's default compression into memory, then one PUT) for comparison.
+
+Every measured process is a child of this one; its peak RSS is the kernel's high-water mark
+(VmHWM), read while it runs. Prints a table and writes bench-results/bench.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+from restorable.localstack.chain import make_chain
+from restorable.localstack.postgres import PostgresServer
+from restorable.localstack.seaweedfs import SeaweedS3
+
+
+def run_measured(argv: list[str], *, env: dict | None = None, stdout=subprocess.DEVNULL, cwd=None) -> dict:
+    """Run a command; return wall seconds and the peak RSS (MiB) of the process itself."""
+    started = time.monotonic()
+    proc = subprocess.Popen(argv, env=env, stdout=stdout, stderr=subprocess.PIPE, cwd=cwd)
+    peak = [0]
+    done = threading.Event()
+
+    def sample() -> None:
+        status = Path(f"/proc/{proc.pid}/status")
+        while not done.is_set():
+            try:
+                for line in status.read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        peak[0] = max(peak[0], int(line.split()[1]))
+            except (FileNotFoundError, ProcessLookupError, ValueError):
+                pass
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    _, err = proc.communicate()
+    done.set()
+    sampler.join()
+    seconds = time.monotonic() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"{argv[0]} failed ({proc.returncode}): {err.decode(errors='replace')[-2000:]}")
+    return {"seconds": seconds, "peak_rss_mib": peak[0] / 1024, "stderr": err.decode(errors="replace")}
+
+
+def pg_env(conn) -> tuple[dict, str]:
+    """A child environment whose PGPASSFILE (a 0600 file) holds the password."""
+    fd, path = tempfile.mkstemp(prefix="bench-pgpass-")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(f"{conn.host}:{conn.port}:*:{conn.login}:{conn.password}\n")
+    os.chmod(path, 0o600)
+    return {**os.environ, "PGPASSFILE": path}, path
+
+
+def pg_args(conn, database: str) -> list[str]:
+    return ["-h", conn.host, "-p", str(conn.port), "-U", conn.login, "-d", database, "--no-password"]
+
+
+NAIVE = """
+import sys, subprocess, boto3, os
+from restorable.storage.s3 import s3_client_from_connection
+from restorable.connections import resolve_connection
+conn = resolve_connection("restorable_s3")
+client = s3_client_from_connection(conn)
+data = subprocess.run(sys.argv[2:], stdout=subprocess.PIPE, check=True).stdout  # the whole dump in memory
+client.put_object(Bucket=sys.argv[1], Key="naive/dump", Body=data)
+print(len(data))
+"""
+
+
+def bench_postgres(scale_mb: float, work: Path, s3: SeaweedS3, source: PostgresServer, target: PostgresServer,
+                   bindir: Path) -> dict:
+    from restorable.localstack.sample_postgres import create_sample_database
+
+    db = f"bench_{int(scale_mb)}"
+    source.drop_database(db)
+    t0 = time.monotonic()
+    conn = source.connection(db)
+    create_sample_database(conn, scale_mb=scale_mb, seed=7)
+    gen_seconds = time.monotonic() - t0
+    ((size,),) = source.query(f"select pg_database_size('{db}')")
+    source.execute("checkpoint")
+    bucket = f"bench-{int(scale_mb)}-{int(time.time())}"
+    s3.create_bucket(bucket, object_lock=False, versioning=True)
+    (work / db).mkdir(parents=True, exist_ok=True)
+    chain = make_chain(work / db, source=conn, engine="postgres", s3=s3.connection(), bucket=bucket,
+                       target=target.connection("postgres"), part_size="16MiB")
+    env, passfile = pg_env(conn)
+    try:
+        # The limit: pg_dump alone, writing nowhere.
+        baseline = run_measured([str(bindir / "pg_dump"), "-Fc", "-Z0", *pg_args(conn, db)], env=env)
+        # Restorable: capture + hash + zstd + age + hash + multipart upload, one process.
+        cli_env = {**os.environ, **chain.env}
+        ours = run_measured([sys.executable, "-m", "restorable.cli", "--config", str(chain.config_path), "--json",
+                             "backup", "shop"], env=cli_env, stdout=subprocess.PIPE)
+        listing = json.loads(subprocess.run(
+            [sys.executable, "-m", "restorable.cli", "--config", str(chain.config_path), "--json", "list", "shop"],
+            env=cli_env, capture_output=True, text=True, check=True).stdout)[-1]
+        plain, stored = listing["plain_bytes"], listing["stored_bytes"]
+        # The naive way: default compression into memory, then one PUT.
+        naive = run_measured([sys.executable, "-c", NAIVE, bucket, str(bindir / "pg_dump"), "-Fc",
+                              *pg_args(conn, db)], env={**env, **cli_env})
+        # Restore: ours (streamed from the bucket) against pg_restore of an uncompressed local dump.
+        local = work / f"{db}.dump"
+        subprocess.run([str(bindir / "pg_dump"), "-Fc", "-Z0", "-f", str(local), *pg_args(conn, db)], env=env,
+                       check=True)
+        tenv, tpass = pg_env(target.connection("postgres"))
+        try:
+            target.drop_database("plain_restore")
+            target.execute("create database plain_restore")
+            plain_restore = run_measured([str(bindir / "pg_restore"), "-j", "1", "--exit-on-error",
+                                          *pg_args(target.connection("postgres"), "plain_restore"), str(local)],
+                                         env=tenv)
+        finally:
+            os.unlink(tpass)
+        local.unlink()
+        target.drop_database("plain_restore")
+        target.drop_database("ours_restore")
+        restore = run_measured([sys.executable, "-m", "restorable.cli", "--config", str(chain.config_path), "--json",
+                                "restore", "shop", "latest", "--target", "tgt", "--database", "ours_restore",
+                                "--jobs", "1"], env=cli_env, stdout=subprocess.PIPE)
+        target.drop_database("ours_restore")
+    finally:
+        os.unlink(passfile)
+        source.drop_database(db)
+    return {
+        "engine": "postgres", "scale_mb": scale_mb, "database_bytes": size, "generate_seconds": gen_seconds,
+        "dump_bytes": plain, "stored_bytes": stored, "compression_ratio": plain / stored,
+        "baseline_seconds": baseline["seconds"], "baseline_mb_s": plain / baseline["seconds"] / 1e6,
+        "backup_seconds": ours["seconds"], "backup_mb_s": plain / ours["seconds"] / 1e6,
+        "throughput_ratio": baseline["seconds"] / ours["seconds"],
+        "backup_peak_rss_mib": ours["peak_rss_mib"],
+        "naive_seconds": naive["seconds"], "naive_peak_rss_mib": naive["peak_rss_mib"],
+        "pg_restore_seconds": plain_restore["seconds"], "restore_seconds": restore["seconds"],
+        "restore_ratio": restore["seconds"] / plain_restore["seconds"],
+    }
+
+
+def bench_mariadb(scale_mb: float, work: Path, s3: SeaweedS3) -> dict:
+    from restorable.localstack.mariadb import MariaDBServer
+    from restorable.localstack.sample_mariadb import create_sample_database
+
+    with MariaDBServer(work / "mariadb", name="bench_mariadb") as server, \
+            MariaDBServer(work / "mariadb_t", name="bench_mariadb_t") as target:
+        conn = server.connection("shopdb")
+        create_sample_database(conn, scale_mb=scale_mb, seed=7)
+        bucket = f"bench-mariadb-{int(time.time())}"
+        s3.create_bucket(bucket, object_lock=False, versioning=True)
+        (work / "mariadb_chain").mkdir(exist_ok=True)
+        chain = make_chain(work / "mariadb_chain", source=conn, engine="mysql", s3=s3.connection(), bucket=bucket,
+                           target=target.connection("mysql"), part_size="16MiB")
+        defaults = work / "my.cnf"
+        defaults.write_text(f"[client]\nuser={conn.login}\npassword={conn.password}\nhost={conn.host}\n"
+                            f"port={conn.port}\n")
+        defaults.chmod(0o600)
+        baseline = run_measured(["mariadb-dump", f"--defaults-extra-file={defaults}", "--single-transaction",
+                                 "--quick", "--routines", "--triggers", "--events", "--hex-blob", "shopdb"])
+        defaults.unlink()
+        cli_env = {**os.environ, **chain.env}
+        ours = run_measured([sys.executable, "-m", "restorable.cli", "--config", str(chain.config_path), "--json",
+                             "backup", "shop"], env=cli_env, stdout=subprocess.PIPE)
+        listing = json.loads(subprocess.run(
+            [sys.executable, "-m", "restorable.cli", "--config", str(chain.config_path), "--json", "list", "shop"],
+            env=cli_env, capture_output=True, text=True, check=True).stdout)[-1]
+        restore = run_measured([sys.executable, "-m", "restorable.cli", "--config", str(chain.config_path), "--json",
+                                "restore", "shop", "latest", "--target", "tgt", "--database", "restored"],
+                               env=cli_env, stdout=subprocess.PIPE)
+    plain, stored = listing["plain_bytes"], listing["stored_bytes"]
+    return {
+        "engine": "mysql", "scale_mb": scale_mb, "dump_bytes": plain, "stored_bytes": stored,
+        "compression_ratio": plain / stored, "baseline_seconds": baseline["seconds"],
+        "baseline_mb_s": plain / baseline["seconds"] / 1e6, "backup_seconds": ours["seconds"],
+        "backup_mb_s": plain / ours["seconds"] / 1e6, "throughput_ratio": baseline["seconds"] / ours["seconds"],
+        "backup_peak_rss_mib": ours["peak_rss_mib"], "restore_seconds": restore["seconds"],
+    }
+
+
+def render(rows: list[dict]) -> str:
+    head = ("| engine | sample | dump | stored | ratio | limit MB/s | ours MB/s | ours/limit | peak RSS | "
+            "naive s / RSS | pg_restore s | ours restore s | restore/pg_restore |")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for r in rows:
+        naive = (f"{r['naive_seconds']:.1f} s / {r['naive_peak_rss_mib']:.0f} MiB" if "naive_seconds" in r else "-")
+        lines.append(
+            f"| {r['engine']} | {r['scale_mb']:.0f} MB | {r['dump_bytes'] / 1e6:.0f} MB | {r['stored_bytes'] / 1e6:.0f} MB "
+            f"| {r['compression_ratio']:.2f} | {r['baseline_mb_s']:.0f} | {r['backup_mb_s']:.0f} | "
+            f"{r['throughput_ratio']:.2f} | {r['backup_peak_rss_mib']:.0f} MiB | {naive} | "
+            f"{r.get('pg_restore_seconds', float('nan')):.1f} | {r['restore_seconds']:.1f} | "
+            f"{r.get('restore_ratio', float('nan')):.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "bench-results")
+    parser.add_argument("--scales", default="1000,4000", help="PostgreSQL sample sizes in MB")
+    parser.add_argument("--mariadb-scale", type=float, default=1000)
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="restorable-bench-") as tmp:
+        work = Path(tmp)
+        with SeaweedS3(work / "s3") as s3, PostgresServer(work / "pg", name="bench_src") as source, \
+                PostgresServer(work / "pgt", name="bench_tgt") as target:
+            for scale in [float(s) for s in args.scales.split(",")]:
+                print(f"postgres sample at {scale:.0f} MB ...", flush=True)
+                rows.append(bench_postgres(scale, work, s3, source, target, source.bindir))
+                print(render(rows[-1:]), flush=True)
+            if args.mariadb_scale:
+                print(f"mariadb sample at {args.mariadb_scale:.0f} MB ...", flush=True)
+                rows.append(bench_mariadb(args.mariadb_scale, work, s3))
+    pg = [r for r in rows if r["engine"] == "postgres"]
+    checks = {
+        "throughput >= 0.85 x pg_dump": all(r["throughput_ratio"] >= 0.85 for r in pg),
+        "peak RSS <= 256 MiB": all(r["backup_peak_rss_mib"] <= 256 for r in rows),
+        "RSS flat within 15% across sizes": (
+            len(pg) < 2 or max(r["backup_peak_rss_mib"] for r in pg) <= 1.15 * min(r["backup_peak_rss_mib"] for r in pg)
+        ),
+        "restore <= 1.3 x pg_restore": all(r["restore_ratio"] <= 1.3 for r in pg),
+    }
+    table = render(rows)
+    verdicts = "\n".join(f"- {name}: {'PASS' if ok else 'FAIL'}" for name, ok in checks.items())
+    print("\n" + table + "\n\n" + verdicts)
+    (args.out / "bench.json").write_text(json.dumps({"rows": rows, "checks": checks}, indent=2))
+    (args.out / "bench.md").write_text(table + "\n\n" + verdicts + "\n")
+    print(f"\nwritten to {args.out}/bench.json and bench.md")
+
+
+if __name__ == "__main__":
+    main()

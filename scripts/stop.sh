@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# make stop: end Airflow standalone (the whole process group) and the local stack. Idempotent.
+set -uo pipefail
+source "$(dirname "$0")/airflow-env.sh"
+pidfile=$AIRFLOW_HOME/standalone.pid
+if [[ -f $pidfile ]]; then
+  pgid=$(cat "$pidfile")
+  if kill -0 "$pgid" 2>/dev/null; then
+    echo "stopping Airflow standalone (process group $pgid)"
+    kill -TERM -- "-$pgid" 2>/dev/null
+    for _ in $(seq 1 20); do kill -0 -- "-$pgid" 2>/dev/null || break; sleep 0.5; done
+    # LocalExecutor workers ignore TERM.
+    kill -KILL -- "-$pgid" 2>/dev/null
+  fi
+  rm -f "$pidfile"
+fi
+if [[ -d $STATE/stack ]]; then
+  python -m restorable.localstack stop --state-dir "$STATE/stack"
+fi
+echo "stopped"

@@ -1,0 +1,225 @@
+"""The whole chain against real PostgreSQL 15 servers and SeaweedFS: backup → verify → restore.
+
+The restore goes to a second server (not the source's), as it would in an incident.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from dataclasses import replace
+
+import psutil
+import pytest
+
+from restorable.backup import run_backup
+from restorable.exceptions import DecryptionError, IntegrityError, RestoreRefused, StorageError, ToolError
+from restorable.restore import restore_backup
+from restorable.stream.keys import generate_identity
+from restorable.verify import verify_backup
+
+from restorable.localstack.chain import make_chain
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def chain(tmp_path, pg_sample, pg_target_server, seaweed, bucket):
+    return make_chain(tmp_path, source=pg_sample, engine="postgres", s3=seaweed.connection(), bucket=bucket,
+                      target=pg_target_server.connection("postgres"), object_lock=True)
+
+
+def table_checksums(server, database: str) -> dict[str, str]:
+    tables = server.query(
+        "select format('%I.%I', n.nspname, c.relname) from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+        "where c.relkind = 'r' and n.nspname not in ('pg_catalog', 'information_schema') order by 1",
+        database=database,
+    )
+    out = {}
+    for (name,) in tables:
+        ((digest,),) = server.query(
+            f"select md5(coalesce(string_agg(t::text, E'\\n' order by t::text), '')) from {name} t",
+            database=database,
+        )
+        out[name] = digest
+    return out
+
+
+def test_round_trip_into_another_server(chain, pg_server, pg_target_server, pg_sample):
+    manifest = run_backup(chain.services, "shop")
+    assert manifest.data.stored_bytes > 0 and manifest.metadata.row_counts
+    assert verify_backup(chain.services, "shop", manifest.backup_id)["ok"]
+    deep = verify_backup(chain.services, "shop", "latest", deep=True)
+    assert deep["found_plain_sha256"] == manifest.data.plain_sha256
+
+    report = restore_backup(chain.services, "shop", manifest.backup_id, target=chain.target,
+                            database="restored_shop")
+    assert report.differences == []
+    assert report.found_rows == sum(manifest.metadata.row_counts.values())
+    assert table_checksums(pg_target_server, "restored_shop") == table_checksums(pg_server, pg_sample.schema)
+
+    # Large objects, sequence values, owners and grants come back as they were.
+    lo_sql = "select md5(string_agg(md5(lo_get(oid)), ',' order by oid)) from pg_largeobject_metadata"
+    assert pg_target_server.query(lo_sql, database="restored_shop") == pg_server.query(lo_sql, database=pg_sample.schema)
+    own_sql = ("select c.relname, pg_get_userbyid(c.relowner), coalesce(c.relacl::text, '') from pg_class c "
+               "join pg_namespace n on n.oid = c.relnamespace where n.nspname not in ('pg_catalog', "
+               "'information_schema', 'pg_toast') order by 1")
+    assert pg_target_server.query(own_sql, database="restored_shop") == pg_server.query(own_sql, database=pg_sample.schema)
+    seq_sql = ("select schemaname, sequencename, last_value from pg_sequences order by 1, 2")
+    assert pg_target_server.query(seq_sql, database="restored_shop") == pg_server.query(seq_sql, database=pg_sample.schema)
+
+    # The catalog shows it, verified, with its records.
+    entry = chain.services.catalog().pick("shop", verified_only=True)
+    assert entry.backup_id == manifest.backup_id
+    assert [v["kind"] for v in entry.verifications] == ["checksum", "deep"]
+    assert manifest.object_lock and manifest.object_lock["mode"] == "GOVERNANCE"
+
+
+def test_retried_run_with_same_id_does_not_duplicate(chain):
+    first = run_backup(chain.services, "shop", backup_id="20261125T020000Z-deadbeef")
+    again = run_backup(chain.services, "shop", backup_id="20261125T020000Z-deadbeef")
+    assert again.data.stored_sha256 == first.data.stored_sha256
+    assert chain.services.catalog().backup_ids("shop") == ["20261125T020000Z-deadbeef"]
+
+
+def _kill_children_named(name: str) -> bool:
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if child.name() == name:
+                child.send_signal(signal.SIGKILL)
+                return True
+        except psutil.NoSuchProcess:
+            pass
+    return False
+
+
+def test_pg_dump_killed_mid_stream_commits_nothing(chain):
+    killed = []
+
+    def kill_dump(done: int) -> None:
+        if not killed and done > 0:
+            killed.append(_kill_children_named("pg_dump"))
+
+    with pytest.raises(ToolError) as info:
+        run_backup(chain.services, "shop", on_progress=kill_dump)
+    assert killed == [True]
+    assert "pg_dump" in str(info.value) and info.value.backup_id
+    store = chain.services.store()
+    assert chain.services.catalog().backup_ids("shop") == []
+    assert store.list_multipart_uploads("restorable/") == []
+    assert not any(o.key.endswith("manifest.json") for o in store.list_objects("restorable/"))
+
+
+def test_s3_stopped_mid_upload_retries_then_fails_cleanly(tmp_path, pg_sample, pg_target_server, caplog):
+    from restorable.localstack.seaweedfs import SeaweedS3
+
+    s3 = SeaweedS3(tmp_path / "own-seaweed").start()
+    try:
+        s3.create_bucket("faulty", object_lock=False, versioning=True)
+        # Short timeouts (a connection extra, as a user would set them) keep the test quick.
+        base = s3.connection()
+        conn = replace(base, extra={**base.extra, "config_kwargs": {"read_timeout": 3, "connect_timeout": 2}})
+        chain = make_chain(tmp_path, source=pg_sample, engine="postgres", s3=conn, bucket="faulty",
+                           target=pg_target_server.connection())
+        stopped = []
+
+        def stop_s3(done: int) -> None:
+            if not stopped:
+                s3.pause()  # the endpoint stops answering: parts time out and are retried
+                stopped.append(time.monotonic())
+
+        started = time.monotonic()
+        with pytest.raises(StorageError) as info:
+            run_backup(chain.services, "shop", on_progress=stop_s3)
+        assert stopped
+        assert "faulty" in str(info.value) or "restorable/shop" in str(info.value)
+        assert time.monotonic() - started < 90
+        retries = [r for r in caplog.records if "s3 retry" in r.getMessage() and "UploadPart" in r.getMessage()]
+        assert retries, "the part was not retried"
+        s3.resume()
+        # Nothing committed; the aborted upload is not left behind once the store answers again.
+        assert chain.services.catalog().backup_ids("shop") == []
+    finally:
+        s3.stop()
+
+
+def test_flipped_byte_fails_verify_naming_backup_and_hashes(chain, seaweed, bucket):
+    manifest = run_backup(chain.services, "shop")
+    client = seaweed.client()
+    body = bytearray(client.get_object(Bucket=bucket, Key=manifest.data.key)["Body"].read())
+    body[len(body) // 2] ^= 0x01
+    client.put_object(Bucket=bucket, Key=manifest.data.key, Body=bytes(body))  # a new version, as bit rot looks
+
+    with pytest.raises(IntegrityError) as info:
+        verify_backup(chain.services, "shop", manifest.backup_id)
+    message = str(info.value)
+    assert manifest.backup_id in message and manifest.data.stored_sha256 in message
+    found = [v for v in chain.services.catalog().verifications("shop", manifest.backup_id)][-1]
+    assert found["ok"] is False and found["found_stored_sha256"] in message
+    assert not chain.services.catalog().entries("shop")[-1].verified
+
+
+def test_wrong_identity_restores_nothing(chain, pg_target_server):
+    manifest = run_backup(chain.services, "shop")
+    wrong, _ = generate_identity()
+    with pytest.raises(DecryptionError) as info:
+        restore_backup(chain.services, "shop", manifest.backup_id, target=chain.target, database="never_made",
+                       identity=wrong)
+    assert "identity" in str(info.value)
+    assert pg_target_server.query("select 1 from pg_database where datname = 'never_made'") == []
+
+
+def test_non_empty_target_is_refused_and_untouched(chain, pg_target_server):
+    manifest = run_backup(chain.services, "shop")
+    pg_target_server.execute("drop database if exists precious")
+    pg_target_server.execute("create database precious")
+    pg_target_server.execute("create table keep_me (v text); insert into keep_me values ('mine')", database="precious")
+    with pytest.raises(RestoreRefused) as info:
+        restore_backup(chain.services, "shop", manifest.backup_id, target=chain.target, database="precious")
+    assert "precious" in str(info.value) and "overwrite" in str(info.value)
+    assert pg_target_server.query("select v from keep_me", database="precious") == [("mine",)]
+
+    report = restore_backup(chain.services, "shop", manifest.backup_id, target=chain.target, database="precious",
+                            overwrite=True)
+    assert report.ok
+    assert pg_target_server.query("select to_regclass('public.keep_me')", database="precious") == [(None,)]
+
+
+def test_password_never_in_argv_or_logs(chain, pg_sample, caplog):
+    password = pg_sample.password
+    assert password
+    seen_argv: list[str] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            for proc in psutil.process_iter(["cmdline", "environ"]):
+                try:
+                    cmd = " ".join(proc.info["cmdline"] or [])
+                    env = proc.info["environ"] or {}
+                except (psutil.NoSuchProcess, psutil.AccessDenied):
+                    continue
+                if "pg_dump" in cmd:
+                    seen_argv.append(cmd)
+                    assert "PGPASSWORD" not in env
+                if password in cmd:
+                    seen_argv.append("LEAK:" + cmd)
+            time.sleep(0.005)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    caplog.set_level(logging.DEBUG)
+    watcher.start()
+    try:
+        # A slow consumer keeps pg_dump alive long enough to be seen.
+        manifest = run_backup(chain.services, "shop", on_progress=lambda n: time.sleep(0.05))
+    finally:
+        stop.set()
+        watcher.join()
+    assert any("pg_dump" in c for c in seen_argv), "the watcher never saw pg_dump running"
+    assert not [c for c in seen_argv if c.startswith("LEAK:")]
+    assert password not in caplog.text
+    assert password not in str(manifest.to_dict())
+    assert os.environ.get("PGPASSWORD") is None
