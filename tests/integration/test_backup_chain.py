@@ -1,21 +1,24 @@
-"""The whole chain against real PostgreSQL 15 servers and SeaweedFS: backup → verify → restore.
+"""The whole chain against real servers and SeaweedFS: backup → verify → restore.
 
-The restore goes to a second server (not the source's), as it would in an incident.
+The restore goes to a second server (not the source's), as it would in an incident. The fault
+tests run for both engines (PostgreSQL 15 and MariaDB 10.11): the chain must not care which.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import signal
 import threading
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import psutil
 import pytest
 
 from restorable.backup import run_backup
+from restorable.connections import ConnectionInfo
 from restorable.exceptions import DecryptionError, IntegrityError, RestoreRefused, StorageError, ToolError
 from restorable.restore import restore_backup
 from restorable.stream.keys import generate_identity
@@ -26,8 +29,40 @@ from restorable.localstack.chain import make_chain
 pytestmark = pytest.mark.integration
 
 
+@dataclass
+class Case:
+    engine: str
+    source: object  # the source server
+    target: object  # the restore server
+    sample: ConnectionInfo
+    dump_tool: str
+    admin_database: str
+
+    def database_exists(self, name: str) -> bool:
+        if self.engine == "postgres":
+            return bool(self.target.query("select 1 from pg_database where datname = %s", (name,)))
+        return bool(self.target.query("SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (name,)))
+
+
+@pytest.fixture(params=["postgres", "mysql"])
+def case(request) -> Case:
+    if request.param == "postgres":
+        return Case("postgres", request.getfixturevalue("pg_server"), request.getfixturevalue("pg_target_server"),
+                    request.getfixturevalue("pg_sample"), "pg_dump", "postgres")
+    source = request.getfixturevalue("mariadb_server")
+    sample = request.getfixturevalue("mariadb_sample")
+    return Case("mysql", source, request.getfixturevalue("mariadb_target_server"), sample,
+                "mariadb-dump", "mysql")
+
+
 @pytest.fixture
-def chain(tmp_path, pg_sample, pg_target_server, seaweed, bucket):
+def chain(tmp_path, case, seaweed, bucket):
+    return make_chain(tmp_path, source=case.sample, engine=case.engine, s3=seaweed.connection(), bucket=bucket,
+                      target=case.target.connection(case.admin_database), object_lock=True)
+
+
+@pytest.fixture
+def pg_chain(tmp_path, pg_sample, pg_target_server, seaweed, bucket):
     return make_chain(tmp_path, source=pg_sample, engine="postgres", s3=seaweed.connection(), bucket=bucket,
                       target=pg_target_server.connection("postgres"), object_lock=True)
 
@@ -48,7 +83,18 @@ def table_checksums(server, database: str) -> dict[str, str]:
     return out
 
 
-def test_round_trip_into_another_server(chain, pg_server, pg_target_server, pg_sample):
+def mysql_table_checksums(server, database: str) -> dict[str, str]:
+    tables = server.query("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s "
+                          "AND TABLE_TYPE = 'BASE TABLE' ORDER BY 1", (database,))
+    out = {}
+    for (table,) in tables:
+        rows = server.query(f"SELECT * FROM `{table}`", database=database)
+        out[table] = hashlib.md5("\n".join(sorted(repr(r) for r in rows)).encode()).hexdigest()
+    return out
+
+
+def test_round_trip_into_another_server(pg_chain, pg_server, pg_target_server, pg_sample):
+    chain = pg_chain
     manifest = run_backup(chain.services, "shop")
     assert manifest.data.stored_bytes > 0 and manifest.metadata.row_counts
     assert verify_backup(chain.services, "shop", manifest.backup_id)["ok"]
@@ -78,7 +124,26 @@ def test_round_trip_into_another_server(chain, pg_server, pg_target_server, pg_s
     assert manifest.object_lock and manifest.object_lock["mode"] == "GOVERNANCE"
 
 
-def test_retried_run_with_same_id_does_not_duplicate(chain):
+def test_mariadb_round_trip_into_another_server(tmp_path, mariadb_server, mariadb_target_server, mariadb_sample,
+                                                 seaweed, bucket):
+    chain = make_chain(tmp_path, source=mariadb_sample, engine="mysql", s3=seaweed.connection(), bucket=bucket,
+                       target=mariadb_target_server.connection("mysql"))
+    manifest = run_backup(chain.services, "shop")
+    assert manifest.engine == "mysql" and manifest.metadata.row_counts
+    if manifest.metadata.position:
+        assert manifest.metadata.position.get("binlog_file") or manifest.metadata.position.get("gtid")
+    assert verify_backup(chain.services, "shop", deep=True)["ok"]
+    report = restore_backup(chain.services, "shop", manifest.backup_id, target=chain.target,
+                            database="restored_shopdb")
+    assert report.differences == []
+    assert report.found_rows == sum(manifest.metadata.row_counts.values()) > 0
+    assert mysql_table_checksums(mariadb_target_server, "restored_shopdb") == mysql_table_checksums(
+        mariadb_server, mariadb_sample.schema)
+    mariadb_target_server.drop_database("restored_shopdb")
+
+
+def test_retried_run_with_same_id_does_not_duplicate(pg_chain):
+    chain = pg_chain
     first = run_backup(chain.services, "shop", backup_id="20261125T020000Z-deadbeef")
     again = run_backup(chain.services, "shop", backup_id="20261125T020000Z-deadbeef")
     assert again.data.stored_sha256 == first.data.stored_sha256
@@ -96,24 +161,24 @@ def _kill_children_named(name: str) -> bool:
     return False
 
 
-def test_pg_dump_killed_mid_stream_commits_nothing(chain):
+def test_dump_killed_mid_stream_commits_nothing(chain, case):
     killed = []
 
     def kill_dump(done: int) -> None:
         if not killed and done > 0:
-            killed.append(_kill_children_named("pg_dump"))
+            killed.append(_kill_children_named(case.dump_tool))
 
     with pytest.raises(ToolError) as info:
         run_backup(chain.services, "shop", on_progress=kill_dump)
     assert killed == [True]
-    assert "pg_dump" in str(info.value) and info.value.backup_id
+    assert case.dump_tool.split("-")[-1] in str(info.value) and info.value.backup_id
     store = chain.services.store()
     assert chain.services.catalog().backup_ids("shop") == []
     assert store.list_multipart_uploads("restorable/") == []
     assert not any(o.key.endswith("manifest.json") for o in store.list_objects("restorable/"))
 
 
-def test_s3_stopped_mid_upload_retries_then_fails_cleanly(tmp_path, pg_sample, pg_target_server, caplog):
+def test_s3_stopped_mid_upload_retries_then_fails_cleanly(tmp_path, case, caplog):
     from restorable.localstack.seaweedfs import SeaweedS3
 
     s3 = SeaweedS3(tmp_path / "own-seaweed").start()
@@ -122,8 +187,8 @@ def test_s3_stopped_mid_upload_retries_then_fails_cleanly(tmp_path, pg_sample, p
         # Short timeouts (a connection extra, as a user would set them) keep the test quick.
         base = s3.connection()
         conn = replace(base, extra={**base.extra, "config_kwargs": {"read_timeout": 3, "connect_timeout": 2}})
-        chain = make_chain(tmp_path, source=pg_sample, engine="postgres", s3=conn, bucket="faulty",
-                           target=pg_target_server.connection())
+        chain = make_chain(tmp_path, source=case.sample, engine=case.engine, s3=conn, bucket="faulty",
+                           target=case.target.connection(case.admin_database))
         stopped = []
 
         def stop_s3(done: int) -> None:
@@ -162,34 +227,38 @@ def test_flipped_byte_fails_verify_naming_backup_and_hashes(chain, seaweed, buck
     assert not chain.services.catalog().entries("shop")[-1].verified
 
 
-def test_wrong_identity_restores_nothing(chain, pg_target_server):
+def test_wrong_identity_restores_nothing(chain, case):
     manifest = run_backup(chain.services, "shop")
     wrong, _ = generate_identity()
     with pytest.raises(DecryptionError) as info:
         restore_backup(chain.services, "shop", manifest.backup_id, target=chain.target, database="never_made",
                        identity=wrong)
     assert "identity" in str(info.value)
-    assert pg_target_server.query("select 1 from pg_database where datname = 'never_made'") == []
+    assert not case.database_exists("never_made")
 
 
-def test_non_empty_target_is_refused_and_untouched(chain, pg_target_server):
+def test_non_empty_target_is_refused_and_untouched(chain, case):
     manifest = run_backup(chain.services, "shop")
-    pg_target_server.execute("drop database if exists precious")
-    pg_target_server.execute("create database precious")
-    pg_target_server.execute("create table keep_me (v text); insert into keep_me values ('mine')", database="precious")
+    target = case.target
+    target.drop_database("precious")
+    target.execute("create database precious")
+    target.execute("create table keep_me (v text)", database="precious")
+    target.execute("insert into keep_me values ('mine')", database="precious")
     with pytest.raises(RestoreRefused) as info:
         restore_backup(chain.services, "shop", manifest.backup_id, target=chain.target, database="precious")
     assert "precious" in str(info.value) and "overwrite" in str(info.value)
-    assert pg_target_server.query("select v from keep_me", database="precious") == [("mine",)]
+    assert target.query("select v from keep_me", database="precious") == [("mine",)]
 
     report = restore_backup(chain.services, "shop", manifest.backup_id, target=chain.target, database="precious",
                             overwrite=True)
     assert report.ok
-    assert pg_target_server.query("select to_regclass('public.keep_me')", database="precious") == [(None,)]
+    assert len(target.query("select 1 from information_schema.tables where table_name = 'keep_me'",
+                            database="precious")) == 0
+    target.drop_database("precious")
 
 
-def test_password_never_in_argv_or_logs(chain, pg_sample, caplog):
-    password = pg_sample.password
+def test_password_never_in_argv_or_logs(chain, case, caplog):
+    password = case.sample.password
     assert password
     seen_argv: list[str] = []
     stop = threading.Event()
@@ -202,9 +271,9 @@ def test_password_never_in_argv_or_logs(chain, pg_sample, caplog):
                     env = proc.info["environ"] or {}
                 except (psutil.NoSuchProcess, psutil.AccessDenied):
                     continue
-                if "pg_dump" in cmd:
+                if case.dump_tool in cmd:
                     seen_argv.append(cmd)
-                    assert "PGPASSWORD" not in env
+                    assert "PGPASSWORD" not in env and "MYSQL_PWD" not in env
                 if password in cmd:
                     seen_argv.append("LEAK:" + cmd)
             time.sleep(0.005)
@@ -218,7 +287,7 @@ def test_password_never_in_argv_or_logs(chain, pg_sample, caplog):
     finally:
         stop.set()
         watcher.join()
-    assert any("pg_dump" in c for c in seen_argv), "the watcher never saw pg_dump running"
+    assert any(case.dump_tool in c for c in seen_argv), f"the watcher never saw {case.dump_tool} running"
     assert not [c for c in seen_argv if c.startswith("LEAK:")]
     assert password not in caplog.text
     assert password not in str(manifest.to_dict())
