@@ -293,8 +293,10 @@ def _database(data: Any, where: str, env: Mapping[str, str], comp: CompressionCo
             hint="Drills restore into an isolated server: give a different connection",
         )
     retention = f.raw("retention", None)
-    if retention is not None and not isinstance(retention, Mapping):
-        raise ConfigError(f"{where}.retention: expected a mapping")
+    if retention is not None:
+        from restorable.lifecycle.policy import policy_from_config
+
+        policy_from_config(retention, where=f"{where}.retention")  # validate now, not at 3 a.m.
     db = DatabaseConfig(
         id=db_id,
         engine=engine,

@@ -177,3 +177,10 @@ def test_unknown_database_lookup_lists_known():
 def test_config_round_trips_through_yaml():
     text = yaml.safe_dump(base())
     assert parse_config(yaml.safe_load(text), Path("x.yaml"), {}).databases["shop"].conn_id == "shop_pg"
+
+
+def test_bad_retention_field_is_named():
+    data = base()
+    data["databases"][0]["retention"] = {"keep_daily": "seven"}
+    msg = error_for(data)
+    assert "databases[shop].retention" in msg and "keep_daily" in msg
