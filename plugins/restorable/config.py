@@ -53,7 +53,7 @@ class EncryptionConfig:
 
 @dataclass(frozen=True)
 class CompressionConfig:
-    level: int = 3
+    level: int = 1
     threads: int = 2
 
 

@@ -17,6 +17,7 @@ import pyrage
 import pytest
 import zstandard
 from pyrage import x25519
+
 from restorable.exceptions import ConfigError, DecryptionError, IntegrityError
 from restorable.stream import decode_stream, encode_stream, generate_identity, recipient_of
 from restorable.stream.keys import parse_identity, parse_recipients

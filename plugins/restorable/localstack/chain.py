@@ -50,7 +50,7 @@ def make_chain(tmp_path: Path, *, source: ConnectionInfo, engine: str, s3: Conne
     data = {
         "storage": storage,
         "encryption": {"recipients": [recipient], "identity_conn_id": "restorable_age"},
-        "compression": {"level": 3, "threads": 2},
+        "compression": {"level": 1, "threads": 2},
         "databases": [{"id": database_id, "engine": engine, "conn_id": "src", "schedule": "0 2 * * *",
                        "restore_target_conn_id": "tgt"}],
     }
