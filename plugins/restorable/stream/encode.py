@@ -22,6 +22,7 @@ import zstandard
 from restorable.exceptions import ConfigError, IntegrityError, RestorableError
 from restorable.stream.digests import HashingReader, HashingWriter, StreamDigests
 from restorable.stream.keys import parse_recipients
+from restorable.stream.readahead import ReadAheadHashingReader
 
 log = logging.getLogger(__name__)
 
@@ -134,12 +135,17 @@ def encode_stream(
     if threads < 0:
         raise ConfigError(f"zstd threads {threads} is negative", hint="Use 0 (same thread) or a worker count")
     compressor = zstandard.ZstdCompressor(level=level, threads=threads, write_checksum=True)
-    plain = HashingReader(source, on_progress)
+    if hasattr(source, "fileno"):
+        plain = ReadAheadHashingReader(source, chunk_size=read_size, on_progress=on_progress)
+    else:
+        plain = HashingReader(source, on_progress)
     reader = _CompressingReader(plain, compressor, read_size)
     writer = _GuardedWriter(sink)
     try:
         pyrage.encrypt_io(reader, writer, parsed)
     except Exception as exc:
+        if isinstance(plain, ReadAheadHashingReader):
+            plain.close()
         # The reader's or the sink's own exception wins over pyrage's generic wrapper.
         cause = reader.error or writer.error
         if cause is not None:

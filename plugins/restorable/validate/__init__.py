@@ -1,0 +1,1 @@
+"""Validation of restored databases (Great Expectations Core, called directly; no Airflow)."""

@@ -1,0 +1,261 @@
+"""Build every Restorable DAG from ``include/restorable.yaml``.
+
+Per configured database: ``backup__<db>`` and ``restore_drill__<db>``; once: the manual
+``restore_database``. Each database's settings reach its DAG by closure (plain ``DAG``
+objects, not ``@dag`` functions, whose arguments would become DagParams). Parsing reads the
+YAML only: no connection, no bucket, no GX import.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, CronTriggerTimetable, Param
+
+from restorable.airflow.notifiers import RestorableWebhookNotifier
+from restorable.airflow.operators import (
+    BackupOperator,
+    DrillVerdictOperator,
+    DropScratchDatabaseOperator,
+    GreatExpectationsValidateOperator,
+    PickBackupOperator,
+    PreflightOperator,
+    PublishBackupOperator,
+    RecordDrillEvidenceOperator,
+    RestoreOperator,
+    VerifyChecksumOperator,
+)
+from restorable.airflow.retry import RETRY_POLICY
+from restorable.config import DatabaseConfig, RestorableConfig, load_config
+
+START_DATE = datetime(2024, 1, 1, tzinfo=UTC)
+OWNER = "data-platform"
+DB_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
+
+
+def backup_asset(database_id: str) -> Asset:
+    """The Asset a committed, checksum-verified backup of ``database_id`` updates."""
+    uri = f"restorable://{database_id}/backups"
+    return Asset(name=uri, uri=uri, group="restorable")
+
+
+def source_pool(db: DatabaseConfig) -> str:
+    """One pool per source server: the config's ``pool``, else derived from the connection id."""
+    return db.pool or f"restorable_{db.conn_id}"
+
+
+def _cron(expr: str) -> CronTriggerTimetable:
+    return CronTriggerTimetable(expr, timezone="UTC")
+
+
+def default_args(config: RestorableConfig, *, retries: int, retry_delay: timedelta) -> dict[str, Any]:
+    return {
+        "owner": OWNER,
+        "retries": retries,
+        "retry_delay": retry_delay,
+        # A multiplier in Airflow 3.3: 2.0 doubles the wait after every failed try.
+        "retry_exponential_backoff": 2.0,
+        "max_retry_delay": timedelta(hours=1),
+        # Permanent errors (checksum mismatch, bad config, refused credentials) fail at once.
+        "retry_policy": RETRY_POLICY,
+        "on_failure_callback": RestorableWebhookNotifier(
+            config.alerts.webhook_conn_id, runbook_url=config.alerts.runbook_url
+        ),
+    }
+
+
+def build_backup_dag(
+    config: RestorableConfig, db: DatabaseConfig, *, config_path: str | None, args: dict[str, Any]
+) -> DAG:
+    common = {"database_id": db.id, "config_path": config_path}
+    with DAG(
+        dag_id=f"backup__{db.id}",
+        description=f"Back up {db.id} ({db.engine}) to the bucket, re-read its checksum, publish",
+        schedule=_cron(db.schedule) if db.schedule else None,
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        default_args=args,
+        tags=["restorable", "backup", db.engine, db.id],
+        doc_md=f"Backup chain of **{db.id}**: preflight → backup → verify checksum → Asset "
+        f"`{backup_asset(db.id).name}`. Runbook: `{config.alerts.runbook_url}/backup-failed.md`.",
+    ) as dag:
+        pool = source_pool(db)
+        preflight = PreflightOperator(task_id="preflight", pool=pool, **common)
+        backup = BackupOperator(task_id="backup", pool=pool, execution_timeout=timedelta(hours=12), **common)
+        verify = VerifyChecksumOperator(
+            task_id="verify_checksum", backup_id="{{ ti.xcom_pull(task_ids='backup')['backup_id'] }}", **common
+        )
+        publish = PublishBackupOperator(task_id="publish", asset=backup_asset(db.id), **common)
+        preflight >> backup >> verify >> publish
+    return dag
+
+
+def build_drill_dag(
+    config: RestorableConfig, db: DatabaseConfig, *, config_path: str | None, args: dict[str, Any]
+) -> DAG:
+    common = {"database_id": db.id, "config_path": config_path}
+    asset = backup_asset(db.id)
+    if db.drill_on_backup and db.drill_schedule:
+        schedule: Any = AssetOrTimeSchedule(timetable=_cron(db.drill_schedule), assets=[asset])
+    elif db.drill_on_backup:
+        schedule = [asset]
+    else:
+        schedule = _cron(db.drill_schedule) if db.drill_schedule else None
+    picked = "{{ ti.xcom_pull(task_ids='pick_backup')['backup_id'] }}"
+    with DAG(
+        dag_id=f"restore_drill__{db.id}",
+        description=f"Prove the newest verified backup of {db.id} restores: restore, validate, record",
+        schedule=schedule,
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        default_args=args,
+        tags=["restorable", "drill", db.engine, db.id],
+        doc_md=f"Restore drill of **{db.id}**: the newest verified backup at or before the run's logical "
+        f"date is restored into a scratch database on `{db.restore_target_conn_id}`, validated with Great "
+        f"Expectations against its manifest, the evidence is written beside the backup, and the scratch "
+        f"database is dropped whatever happened. Runbook: `{config.alerts.runbook_url}/drill-failed.md`.",
+    ) as dag:
+        pick = PickBackupOperator(task_id="pick_backup", **common)
+        restore = RestoreOperator(task_id="restore_scratch", backup_id=picked, scratch=True, **common)
+        validate = GreatExpectationsValidateOperator(task_id="validate", backup_id=picked, **common)
+        evidence = RecordDrillEvidenceOperator(task_id="record_evidence", **common)
+        drop = DropScratchDatabaseOperator(task_id="drop_scratch", **common)
+        # The verdict is a consequence of a failure already alerted on: no second alert.
+        verdict = DrillVerdictOperator(task_id="drill_verdict", on_failure_callback=None, **common)
+        pick >> restore >> validate >> evidence >> drop >> verdict
+    return dag
+
+
+def build_restore_dag(config: RestorableConfig, *, config_path: str | None, args: dict[str, Any]) -> DAG:
+    ids = sorted(config.databases)
+    first = config.databases[ids[0]]
+    params = {
+        "database": Param(
+            first.id,
+            type="string",
+            enum=ids,
+            title="Database",
+            description="Which configured database's backups to restore from",
+        ),
+        "backup_id": Param(
+            "latest",
+            type="string",
+            title="Backup id",
+            description='A backup id from the catalog (restorable list DB), or "latest"',
+        ),
+        "target_conn_id": Param(
+            first.restore_target_conn_id or first.conn_id,
+            type="string",
+            title="Target connection id",
+            description="Airflow connection of the server to restore into",
+        ),
+        "target_database": Param(
+            f"restored_{first.id}"[:63],
+            type="string",
+            pattern=DB_NAME_PATTERN,
+            title="Target database",
+            description="Database to create (or, with overwrite, to replace)",
+        ),
+        "overwrite": Param(
+            False, type="boolean", title="Overwrite", description="Replace the target database if it is not empty"
+        ),
+    }
+    common = {
+        "database_id": "{{ params.database }}",
+        "config_path": config_path,
+        "backup_id": "{{ params.backup_id }}",
+        "target_conn_id": "{{ params.target_conn_id }}",
+        "target_database": "{{ params.target_database }}",
+    }
+    with DAG(
+        dag_id="restore_database",
+        description="Restore a backup into a database of your choice (manual; refuses to overwrite by default)",
+        schedule=None,
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        default_args={**args, "retries": 0},
+        params=params,
+        tags=["restorable", "restore", "manual"],
+        doc_md="Manual restore. Trigger with a config: database, backup id (or `latest`), target "
+        "connection, target database, overwrite. A non-empty target is refused unless overwrite is set. "
+        f"Runbook: `{config.alerts.runbook_url}/restore.md`.",
+    ) as dag:
+        restored = RestoreOperator(task_id="restore", overwrite="{{ params.overwrite }}", **common)
+        validate = GreatExpectationsValidateOperator(
+            task_id="validate_restore",
+            **{**common, "backup_id": "{{ ti.xcom_pull(task_ids='restore')['backup_id'] }}"},
+        )
+        restored >> validate
+    return dag
+
+
+def build_dags(
+    config: RestorableConfig | str | Path | None = None,
+    *,
+    retries: int | None = None,
+    retry_delay: timedelta | None = None,
+) -> dict[str, DAG]:
+    """Every DAG of the config, by dag_id (put them in a DAG file's globals).
+
+    Task retries default to 2, first after 2 minutes, doubling up to an hour;
+    ``RESTORABLE_TASK_RETRIES`` and ``RESTORABLE_RETRY_DELAY_SECONDS`` override them (tests, demo).
+    """
+    if retries is None:
+        retries = int(os.environ.get("RESTORABLE_TASK_RETRIES", "2"))
+    if retry_delay is None:
+        retry_delay = timedelta(seconds=float(os.environ.get("RESTORABLE_RETRY_DELAY_SECONDS", "120")))
+    config_path = None if isinstance(config, RestorableConfig) or config is None else str(config)
+    if not isinstance(config, RestorableConfig):
+        config = load_config(config)
+    args = default_args(config, retries=retries, retry_delay=retry_delay)
+    dags: dict[str, DAG] = {}
+    for db in config.databases.values():
+        for dag in (
+            build_backup_dag(config, db, config_path=config_path, args=args),
+            build_drill_dag(config, db, config_path=config_path, args=args),
+        ):
+            dags[dag.dag_id] = dag
+    restore = build_restore_dag(config, config_path=config_path, args=args)
+    dags[restore.dag_id] = restore
+    return dags
+
+
+def build_lifecycle_dag(config: RestorableConfig | str | Path | None = None, *, schedule: str = "0 4 * * *") -> DAG:
+    """``enforce_lifecycle``: apply retention per database, then audit the bucket (daily)."""
+    from restorable.airflow.operators import AuditBucketOperator, EnforceLifecycleOperator
+
+    config_path = None if isinstance(config, RestorableConfig) or config is None else str(config)
+    if not isinstance(config, RestorableConfig):
+        config = load_config(config)
+    args = default_args(
+        config,
+        retries=int(os.environ.get("RESTORABLE_TASK_RETRIES", "2")),
+        retry_delay=timedelta(seconds=float(os.environ.get("RESTORABLE_RETRY_DELAY_SECONDS", "120"))),
+    )
+    with DAG(
+        dag_id="enforce_lifecycle",
+        description="Keep / transition / delete backups per retention policy, then audit the bucket",
+        schedule=_cron(str((config.lifecycle or {}).get("schedule", schedule))),
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        default_args=args,
+        params={
+            "dry_run": Param(
+                False, type="boolean", title="Dry run", description="Only report what would be deleted or moved"
+            )
+        },
+        tags=["restorable", "lifecycle"],
+        doc_md="Daily retention. Never deletes the newest verified backup of a database, nor anything "
+        f"under Object Lock or legal hold. Runbook: `{config.alerts.runbook_url}/lifecycle.md`.",
+    ) as dag:
+        enforce = EnforceLifecycleOperator(task_id="enforce", config_path=config_path, dry_run="{{ params.dry_run }}")
+        audit = AuditBucketOperator(task_id="audit_bucket", config_path=config_path, trigger_rule="all_done")
+        enforce >> audit
+    return dag

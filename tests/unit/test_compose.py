@@ -1,0 +1,76 @@
+"""docker-compose.yaml: Airflow 3 in the official file's shape, plus Restorable's services, wired to the config."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def compose() -> dict:
+    return yaml.safe_load((REPO / "docker-compose.yaml").read_text())
+
+
+def test_airflow_services_share_the_common_anchor():
+    services = compose()["services"]
+    airflow = {"airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer", "airflow-init"}
+    assert airflow <= set(services)
+    assert {"postgres", "seaweedfs", "seaweedfs-init", "shop-postgres", "drill-postgres"} <= set(services)
+    commands = {name: services[name].get("command") for name in airflow - {"airflow-init"}}
+    assert commands == {
+        "airflow-apiserver": "api-server",
+        "airflow-scheduler": "scheduler",
+        "airflow-dag-processor": "dag-processor",
+        "airflow-triggerer": "triggerer",
+    }
+    for name in airflow:
+        assert "apache/airflow:3.3.2" in services[name]["image"], name
+        assert services[name]["environment"]["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor", name
+
+
+def test_project_folders_are_mounted():
+    volumes = compose()["x-airflow-common"]["volumes"]
+    targets = {}
+    for volume in volumes:
+        spec = re.sub(r":(ro|rw)$", "", volume)
+        source, target = spec.rsplit(":", 1)
+        targets[target] = source
+    for folder in ("dags", "plugins", "include"):
+        assert targets[f"/opt/airflow/{folder}"].endswith(f"/{folder}"), folder
+    assert "/opt/airflow/airflow_settings.yaml" in targets
+
+
+def test_every_connection_of_the_config_is_defined_and_the_config_is_found():
+    env = compose()["x-airflow-common"]["environment"]
+    config = yaml.safe_load((REPO / "include" / "restorable.yaml").read_text())
+    conn_ids = {
+        config["storage"]["conn_id"],
+        config["encryption"]["identity_conn_id"],
+        config["alerts"]["webhook_conn_id"],
+    }
+    for db in config["databases"]:
+        conn_ids |= {db["conn_id"], db["restore_target_conn_id"]}
+    settings = yaml.safe_load((REPO / "airflow_settings.yaml").read_text())["airflow"]
+    from_settings = {c["conn_id"] for c in settings["connections"]}
+    missing = [c for c in conn_ids if f"AIRFLOW_CONN_{c.upper()}" not in env and c not in from_settings]
+    assert not missing
+    assert env["RESTORABLE_CONFIG"] == "/opt/airflow/include/restorable.yaml"
+    assert "endpoint_url=http%3A%2F%2Fseaweedfs%3A8333" in env["AIRFLOW_CONN_RESTORABLE_S3"]
+    # The private age key comes from .env, never from the file itself.
+    assert not re.search(r"AGE-SECRET-KEY-1[0-9A-Z]{20,}", (REPO / "docker-compose.yaml").read_text())
+
+
+def test_storage_and_init():
+    services = compose()["services"]
+    seaweed = services["seaweedfs"]["command"]
+    assert "-s3" in seaweed and "-master.telemetry=false" in seaweed
+    init = " ".join(services["seaweedfs-init"]["command"])
+    assert "--object-lock-enabled-for-bucket" in init and "restorable-backups" in init
+    airflow_init = " ".join(services["airflow-init"]["command"])
+    assert "restorable.airflow.settings_loader" in airflow_init
+    assert services["airflow-init"]["environment"]["_AIRFLOW_DB_MIGRATE"] == "true"
+    deps = services["airflow-scheduler"]["depends_on"]
+    assert deps["airflow-init"]["condition"] == "service_completed_successfully"
