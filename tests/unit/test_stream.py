@@ -356,3 +356,10 @@ def test_age_and_zstd_clis_restore_by_hand(tmp_path: Path, keypair) -> None:
     ).stdout
     assert restored == data
     assert hashlib.sha256(restored).hexdigest() == digests.plain_sha256
+
+
+def test_x25519_key_that_happens_to_start_with_age1pq_is_accepted():
+    # One random X25519 key in 1024 starts "age1pq"; it is a valid recipient (a regression: it was refused).
+    from restorable.stream.keys import parse_recipients
+
+    assert len(parse_recipients(["age1pq9qkhrcwnh7844h6mrvmwjjqqmnfr69l35fk2jmavkp2pa7hscsj4tnzs"])) == 1

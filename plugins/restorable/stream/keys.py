@@ -44,7 +44,7 @@ def parse_recipients(recipients: Sequence[str]) -> list[x25519.Recipient]:
                 "an encryption recipient is a secret identity (AGE-SECRET-KEY-...), not a public key",
                 hint="Put only the public key (age1...) in the config, and rotate this secret: it was exposed",
             )
-        if not isinstance(value, str) or not value.startswith(_RECIPIENT_PREFIX) or value.startswith("age1pq"):
+        if not isinstance(value, str) or not value.startswith(_RECIPIENT_PREFIX):
             raise ConfigError(
                 f"encryption recipient {_shown(text)} is not an age X25519 public key",
                 hint="Recipients look like age1... (62 characters); generate a pair with `age-keygen`",
