@@ -23,3 +23,8 @@ else
 fi
 
 python "$ROOT/scripts/demo_run.py"
+
+echo "==> screenshot of the DAGs page (headless Chromium): docs/screenshots/airflow-dags.png"
+python "$ROOT/scripts/screenshot.py" --url "http://127.0.0.1:$AIRFLOW__API__PORT" --airflow-home "$AIRFLOW_HOME" \
+  --out "$ROOT/docs/screenshots/airflow-dags.png" \
+  || echo "    (screenshot failed; the demo itself succeeded)"

@@ -120,9 +120,12 @@ def main() -> None:
     print(f"drill DAG run      {drill['dag_run_id']}: {drill['state']}")
     if drills:
         d = drills[-1]
-        print(f"drill verdict      {'PASSED' if d.get('ok') else 'FAILED'}")
-        rto = d.get("restore_seconds") or (d.get("phases") or {}).get("restore")
-        print(f"restore time (RTO) {rto} s")
+        v = d.get("validation") or {}
+        print(f"drill verdict      {'PASSED' if d.get('ok') else 'FAILED'}: {v.get('expectations')} Great Expectations "
+              f"checks on {v.get('tables')} tables, {v.get('found_rows')} of {v.get('expected_rows')} rows, "
+              f"{v.get('schema_differences')} schema differences")
+        print(f"restore time (RTO) {d.get('rto_seconds')} s (phases: {d.get('phases_seconds')})")
+        print(f"backup age at drill {d.get('backup_age_seconds')} s")
     print(f"evidence           s3://{catalog.store.bucket}/{catalog.backup_prefix(DATABASE, s['backup_id'])}verifications/")
     print(f"\nAirflow UI         {BASE}   login: admin / {password}")
     print("stop everything    make stop")

@@ -40,6 +40,7 @@ SOURCE_PG_DATABASE = "shop"
 SOURCE_MYSQL_DATABASE = "shopdb"
 STATE_FILE = "stack.json"
 ENV_FILE = "stack.env"
+AGE_KEY_FILE = "age-key.txt"  # the demo's age identity (0600), for restores by hand
 
 #: service name -> (Airflow conn_id, database in the connection)
 _CONNECTIONS = {
@@ -104,6 +105,11 @@ def env_lines(state: dict[str, Any]) -> list[str]:
         conn_id, _db = _CONNECTIONS[name]
         lines.append(f"export AIRFLOW_CONN_{conn_id.upper()}='{_connection_uri(name, record)}'")
     lines.append(f"export RESTORABLE_BUCKET='{state['bucket']}'")
+    if state.get("age"):
+        # The demo's key pair: the public key for the config, the identity for restores.
+        identity = json.dumps({"conn_type": "generic", "password": state["age"]["identity"]})
+        lines.append(f"export AIRFLOW_CONN_RESTORABLE_AGE='{identity}'")
+        lines.append(f"export RESTORABLE_AGE_RECIPIENT='{state['age']['recipient']}'")
     return lines
 
 
@@ -138,9 +144,14 @@ def start(state_dir: Path = DEFAULT_STATE_DIR, *, scale_mb: float = 20.0, seed: 
     state_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(state_dir, 0o755)  # the postgres user must reach its data directories
     started = time.monotonic()
+    from restorable.stream.keys import generate_identity
+
+    identity, recipient = generate_identity()
+    _write_private(state_dir / AGE_KEY_FILE, f"# public key: {recipient}\n{identity}\n")
     state: dict[str, Any] = {
         "state_dir": str(state_dir),
         "bucket": BUCKET,
+        "age": {"identity": identity, "recipient": recipient, "key_file": str(state_dir / AGE_KEY_FILE)},
         "scale_mb": scale_mb,
         "services": {},
         "timings": {},
@@ -193,7 +204,7 @@ def start(state_dir: Path = DEFAULT_STATE_DIR, *, scale_mb: float = 20.0, seed: 
                 server.stop()
             except Exception as exc:  # keep stopping the others
                 log.warning("stop after failed start failed error=%s", exc)
-        for name in (STATE_FILE, ENV_FILE):
+        for name in (STATE_FILE, ENV_FILE, AGE_KEY_FILE):
             (state_dir / name).unlink(missing_ok=True)
         raise
     state["services"] = {name: state["services"][name] for name in servers}  # a stable order
@@ -243,7 +254,7 @@ def stop(state_dir: Path = DEFAULT_STATE_DIR) -> list[str]:
                 future.result()
         if errors:
             raise RuntimeError("could not stop everything: " + "; ".join(errors))
-    for name in (STATE_FILE, ENV_FILE):
+    for name in (STATE_FILE, ENV_FILE, AGE_KEY_FILE):
         (state_dir / name).unlink(missing_ok=True)
     log.info("stack stopped state_dir=%s services=%s", state_dir, ",".join(stopped) or "none")
     return stopped
