@@ -472,7 +472,8 @@ class RecordDrillEvidenceOperator(RestorableOperator):
             failed_step=failed_step,
             error=error,
         )
-        key = record_drill(catalog, manifest, record)
+        # Evidence is written with the backup writer's connection (put, no delete); reading used the reader's.
+        key = record_drill(self.services.catalog("backup"), manifest, record)
         summary = summarize(record, key)
         self.log.info(
             "drill evidence recorded database=%s backup=%s ok=%s key=%s",

@@ -35,7 +35,9 @@ class Chain:
 
 def make_chain(tmp_path: Path, *, source: ConnectionInfo, engine: str, s3: ConnectionInfo, bucket: str,
                target: ConnectionInfo, database_id: str = "shop", part_size: str = "5MiB",
-               object_lock: bool = False) -> Chain:
+               object_lock: bool = False, lifecycle_s3: ConnectionInfo | None = None,
+               restore_s3: ConnectionInfo | None = None) -> Chain:
+    """``s3`` is the backup writer's connection; ``lifecycle_s3``/``restore_s3`` give the other duties theirs."""
     identity, recipient = generate_identity()
     connections = {
         "src": source,
@@ -45,6 +47,10 @@ def make_chain(tmp_path: Path, *, source: ConnectionInfo, engine: str, s3: Conne
     }
     storage = {"conn_id": "restorable_s3", "bucket": bucket, "prefix": "restorable", "part_size": part_size,
                "max_attempts": 3}
+    for duty, conn in (("lifecycle", lifecycle_s3), ("restore", restore_s3)):
+        if conn is not None:
+            connections[f"restorable_s3_{duty}"] = conn
+            storage[f"{duty}_conn_id"] = f"restorable_s3_{duty}"
     if object_lock:
         storage["object_lock"] = {"mode": "GOVERNANCE", "days": 1}
     data = {
