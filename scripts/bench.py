@@ -22,11 +22,11 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-
 from restorable.localstack.chain import make_chain
 from restorable.localstack.postgres import PostgresServer
 from restorable.localstack.seaweedfs import SeaweedS3
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_measured(argv: list[str], *, env: dict | None = None, stdout=subprocess.DEVNULL, cwd=None) -> dict:
@@ -55,8 +55,12 @@ def run_measured(argv: list[str], *, env: dict | None = None, stdout=subprocess.
     seconds = time.monotonic() - started
     if proc.returncode != 0:
         raise SystemExit(f"{argv[0]} failed ({proc.returncode}): {err.decode(errors='replace')[-2000:]}")
-    return {"seconds": seconds, "peak_rss_mib": peak[0] / 1024, "stderr": err.decode(errors="replace"),
-            "stdout": out.decode(errors="replace") if out else ""}
+    return {
+        "seconds": seconds,
+        "peak_rss_mib": peak[0] / 1024,
+        "stderr": err.decode(errors="replace"),
+        "stdout": out.decode(errors="replace") if out else "",
+    }
 
 
 def pg_env(conn) -> tuple[dict, str]:
@@ -84,8 +88,9 @@ print(len(data))
 """
 
 
-def bench_postgres(scale_mb: float, work: Path, s3: SeaweedS3, source: PostgresServer, target: PostgresServer,
-                   bindir: Path) -> dict:
+def bench_postgres(
+    scale_mb: float, work: Path, s3: SeaweedS3, source: PostgresServer, target: PostgresServer, bindir: Path
+) -> dict:
     from restorable.localstack.sample_postgres import create_sample_database
 
     db = f"bench_{int(scale_mb)}"
@@ -100,41 +105,86 @@ def bench_postgres(scale_mb: float, work: Path, s3: SeaweedS3, source: PostgresS
     bucket = f"bench-{int(scale_mb)}-{int(time.time())}"
     s3.create_bucket(bucket, object_lock=False, versioning=True)
     (work / db).mkdir(parents=True, exist_ok=True)
-    chain = make_chain(work / db, source=conn, engine="postgres", s3=s3.connection(), bucket=bucket,
-                       target=target.connection("postgres"), part_size="16MiB")
+    chain = make_chain(
+        work / db,
+        source=conn,
+        engine="postgres",
+        s3=s3.connection(),
+        bucket=bucket,
+        target=target.connection("postgres"),
+        part_size="16MiB",
+    )
     env, passfile = pg_env(conn)
     try:
         # The limit: pg_dump alone, writing nowhere.
         baseline = run_measured([str(bindir / "pg_dump"), "-Fc", "-Z0", *pg_args(conn, db)], env=env)
         # Restorable: capture + hash + zstd + age + hash + multipart upload, one process.
         cli_env = {**os.environ, **chain.env}
-        ours = run_measured([sys.executable, "-m", "restorable.cli", "--config", str(chain.config_path), "--json",
-                             "backup", "shop"], env=cli_env, stdout=subprocess.PIPE)
-        listing = json.loads(subprocess.run(
-            [sys.executable, "-m", "restorable.cli", "--config", str(chain.config_path), "--json", "list", "shop"],
-            env=cli_env, capture_output=True, text=True, check=True).stdout)[-1]
+        ours = run_measured(
+            [sys.executable, "-m", "restorable.cli", "--config", str(chain.config_path), "--json", "backup", "shop"],
+            env=cli_env,
+            stdout=subprocess.PIPE,
+        )
+        listing = json.loads(
+            subprocess.run(
+                [sys.executable, "-m", "restorable.cli", "--config", str(chain.config_path), "--json", "list", "shop"],
+                env=cli_env,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )[-1]
         plain, stored = listing["plain_bytes"], listing["stored_bytes"]
         # The naive way: default compression into memory, then one PUT.
-        naive = run_measured([sys.executable, "-c", NAIVE, bucket, str(bindir / "pg_dump"), "-Fc",
-                              *pg_args(conn, db)], env={**env, **cli_env})
+        naive = run_measured(
+            [sys.executable, "-c", NAIVE, bucket, str(bindir / "pg_dump"), "-Fc", *pg_args(conn, db)],
+            env={**env, **cli_env},
+        )
         # Restore: ours (streamed from the bucket) against pg_restore of an uncompressed local dump.
         local = work / f"{db}.dump"
-        subprocess.run([str(bindir / "pg_dump"), "-Fc", "-Z0", "-f", str(local), *pg_args(conn, db)], env=env,
-                       check=True)
+        subprocess.run(
+            [str(bindir / "pg_dump"), "-Fc", "-Z0", "-f", str(local), *pg_args(conn, db)], env=env, check=True
+        )
         # Ours first: it creates the roles the dump needs (owners, grantees), which pg_restore alone
         # cannot; the plain pg_restore then finds them in place.
         target.drop_database("ours_restore")
-        restore = run_measured([sys.executable, "-m", "restorable.cli", "--config", str(chain.config_path), "--json",
-                                "restore", "shop", "latest", "--target", "tgt", "--database", "ours_restore",
-                                "--jobs", "1"], env=cli_env, stdout=subprocess.PIPE)
+        restore = run_measured(
+            [
+                sys.executable,
+                "-m",
+                "restorable.cli",
+                "--config",
+                str(chain.config_path),
+                "--json",
+                "restore",
+                "shop",
+                "latest",
+                "--target",
+                "tgt",
+                "--database",
+                "ours_restore",
+                "--jobs",
+                "1",
+            ],
+            env=cli_env,
+            stdout=subprocess.PIPE,
+        )
         target.drop_database("ours_restore")
         tenv, tpass = pg_env(target.connection("postgres"))
         try:
             target.drop_database("plain_restore")
             target.execute("create database plain_restore")
-            plain_restore = run_measured([str(bindir / "pg_restore"), "-j", "1", "--exit-on-error",
-                                          *pg_args(target.connection("postgres"), "plain_restore"), str(local)],
-                                         env=tenv)
+            plain_restore = run_measured(
+                [
+                    str(bindir / "pg_restore"),
+                    "-j",
+                    "1",
+                    "--exit-on-error",
+                    *pg_args(target.connection("postgres"), "plain_restore"),
+                    str(local),
+                ],
+                env=tenv,
+            )
         finally:
             os.unlink(tpass)
         local.unlink()
@@ -143,13 +193,21 @@ def bench_postgres(scale_mb: float, work: Path, s3: SeaweedS3, source: PostgresS
         os.unlink(passfile)
         source.drop_database(db)
     return {
-        "engine": "postgres", "scale_mb": scale_mb, "database_bytes": size, "generate_seconds": gen_seconds,
-        "dump_bytes": plain, "stored_bytes": stored, "compression_ratio": plain / stored,
-        "baseline_seconds": baseline["seconds"], "baseline_mb_s": plain / baseline["seconds"] / 1e6,
-        "backup_seconds": ours["seconds"], "backup_mb_s": plain / ours["seconds"] / 1e6,
+        "engine": "postgres",
+        "scale_mb": scale_mb,
+        "database_bytes": size,
+        "generate_seconds": gen_seconds,
+        "dump_bytes": plain,
+        "stored_bytes": stored,
+        "compression_ratio": plain / stored,
+        "baseline_seconds": baseline["seconds"],
+        "baseline_mb_s": plain / baseline["seconds"] / 1e6,
+        "backup_seconds": ours["seconds"],
+        "backup_mb_s": plain / ours["seconds"] / 1e6,
         "throughput_ratio": baseline["seconds"] / ours["seconds"],
         "backup_peak_rss_mib": ours["peak_rss_mib"],
-        "naive_seconds": naive["seconds"], "naive_peak_rss_mib": naive["peak_rss_mib"],
+        "naive_seconds": naive["seconds"],
+        "naive_peak_rss_mib": naive["peak_rss_mib"],
         # The restore itself (download + decrypt + decompress + pg_restore), then the whole command
         # including the comparison of every table's count and the schema with the manifest.
         "pg_restore_seconds": plain_restore["seconds"],
@@ -163,37 +221,89 @@ def bench_mariadb(scale_mb: float, work: Path, s3: SeaweedS3) -> dict:
     from restorable.localstack.mariadb import MariaDBServer
     from restorable.localstack.sample_mariadb import create_sample_database
 
-    with MariaDBServer(work / "mariadb", name="bench_mariadb") as server, \
-            MariaDBServer(work / "mariadb_t", name="bench_mariadb_t") as target:
+    with (
+        MariaDBServer(work / "mariadb", name="bench_mariadb") as server,
+        MariaDBServer(work / "mariadb_t", name="bench_mariadb_t") as target,
+    ):
         conn = server.connection("shopdb")
         create_sample_database(conn, scale_mb=scale_mb, seed=7)
         bucket = f"bench-mariadb-{int(time.time())}"
         s3.create_bucket(bucket, object_lock=False, versioning=True)
         (work / "mariadb_chain").mkdir(exist_ok=True)
-        chain = make_chain(work / "mariadb_chain", source=conn, engine="mysql", s3=s3.connection(), bucket=bucket,
-                           target=target.connection("mysql"), part_size="16MiB")
+        chain = make_chain(
+            work / "mariadb_chain",
+            source=conn,
+            engine="mysql",
+            s3=s3.connection(),
+            bucket=bucket,
+            target=target.connection("mysql"),
+            part_size="16MiB",
+        )
         defaults = work / "my.cnf"
-        defaults.write_text(f"[client]\nuser={conn.login}\npassword={conn.password}\nhost={conn.host}\n"
-                            f"port={conn.port}\n")
+        defaults.write_text(
+            f"[client]\nuser={conn.login}\npassword={conn.password}\nhost={conn.host}\nport={conn.port}\n"
+        )
         defaults.chmod(0o600)
-        baseline = run_measured(["mariadb-dump", f"--defaults-extra-file={defaults}", "--single-transaction",
-                                 "--quick", "--routines", "--triggers", "--events", "--hex-blob", "shopdb"])
+        baseline = run_measured(
+            [
+                "mariadb-dump",
+                f"--defaults-extra-file={defaults}",
+                "--single-transaction",
+                "--quick",
+                "--routines",
+                "--triggers",
+                "--events",
+                "--hex-blob",
+                "shopdb",
+            ]
+        )
         defaults.unlink()
         cli_env = {**os.environ, **chain.env}
-        ours = run_measured([sys.executable, "-m", "restorable.cli", "--config", str(chain.config_path), "--json",
-                             "backup", "shop"], env=cli_env, stdout=subprocess.PIPE)
-        listing = json.loads(subprocess.run(
-            [sys.executable, "-m", "restorable.cli", "--config", str(chain.config_path), "--json", "list", "shop"],
-            env=cli_env, capture_output=True, text=True, check=True).stdout)[-1]
-        restore = run_measured([sys.executable, "-m", "restorable.cli", "--config", str(chain.config_path), "--json",
-                                "restore", "shop", "latest", "--target", "tgt", "--database", "restored"],
-                               env=cli_env, stdout=subprocess.PIPE)
+        ours = run_measured(
+            [sys.executable, "-m", "restorable.cli", "--config", str(chain.config_path), "--json", "backup", "shop"],
+            env=cli_env,
+            stdout=subprocess.PIPE,
+        )
+        listing = json.loads(
+            subprocess.run(
+                [sys.executable, "-m", "restorable.cli", "--config", str(chain.config_path), "--json", "list", "shop"],
+                env=cli_env,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )[-1]
+        restore = run_measured(
+            [
+                sys.executable,
+                "-m",
+                "restorable.cli",
+                "--config",
+                str(chain.config_path),
+                "--json",
+                "restore",
+                "shop",
+                "latest",
+                "--target",
+                "tgt",
+                "--database",
+                "restored",
+            ],
+            env=cli_env,
+            stdout=subprocess.PIPE,
+        )
     plain, stored = listing["plain_bytes"], listing["stored_bytes"]
     return {
-        "engine": "mysql", "scale_mb": scale_mb, "dump_bytes": plain, "stored_bytes": stored,
-        "compression_ratio": plain / stored, "baseline_seconds": baseline["seconds"],
-        "baseline_mb_s": plain / baseline["seconds"] / 1e6, "backup_seconds": ours["seconds"],
-        "backup_mb_s": plain / ours["seconds"] / 1e6, "throughput_ratio": baseline["seconds"] / ours["seconds"],
+        "engine": "mysql",
+        "scale_mb": scale_mb,
+        "dump_bytes": plain,
+        "stored_bytes": stored,
+        "compression_ratio": plain / stored,
+        "baseline_seconds": baseline["seconds"],
+        "baseline_mb_s": plain / baseline["seconds"] / 1e6,
+        "backup_seconds": ours["seconds"],
+        "backup_mb_s": plain / ours["seconds"] / 1e6,
+        "throughput_ratio": baseline["seconds"] / ours["seconds"],
         "backup_peak_rss_mib": ours["peak_rss_mib"],
         "restore_seconds": json.loads(restore["stdout"])["restore_seconds"],
         "restore_and_compare_seconds": restore["seconds"],
@@ -201,13 +311,16 @@ def bench_mariadb(scale_mb: float, work: Path, s3: SeaweedS3) -> dict:
 
 
 def render(rows: list[dict]) -> str:
-    head = ("| engine | sample | dump | stored | ratio | limit MB/s | ours MB/s | ours/limit | peak RSS | "
-            "naive s / RSS | pg_restore s | ours restore s | restore/pg_restore |")
+    head = (
+        "| engine | sample | dump | stored | ratio | limit MB/s | ours MB/s | ours/limit | peak RSS | "
+        "naive s / RSS | pg_restore s | ours restore s | restore/pg_restore |"
+    )
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
-        naive = (f"{r['naive_seconds']:.1f} s / {r['naive_peak_rss_mib']:.0f} MiB" if "naive_seconds" in r else "-")
+        naive = f"{r['naive_seconds']:.1f} s / {r['naive_peak_rss_mib']:.0f} MiB" if "naive_seconds" in r else "-"
         lines.append(
-            f"| {r['engine']} | {r['scale_mb']:.0f} MB | {r['dump_bytes'] / 1e6:.0f} MB | {r['stored_bytes'] / 1e6:.0f} MB "
+            f"| {r['engine']} | {r['scale_mb']:.0f} MB | {r['dump_bytes'] / 1e6:.0f} MB "
+            f"| {r['stored_bytes'] / 1e6:.0f} MB "
             f"| {r['compression_ratio']:.2f} | {r['baseline_mb_s']:.0f} | {r['backup_mb_s']:.0f} | "
             f"{r['throughput_ratio']:.2f} | {r['backup_peak_rss_mib']:.0f} MiB | {naive} | "
             f"{r.get('pg_restore_seconds', float('nan')):.1f} | {r['restore_seconds']:.1f} | "
@@ -226,8 +339,11 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory(prefix="restorable-bench-") as tmp:
         work = Path(tmp)
-        with SeaweedS3(work / "s3") as s3, PostgresServer(work / "pg", name="bench_src") as source, \
-                PostgresServer(work / "pgt", name="bench_tgt") as target:
+        with (
+            SeaweedS3(work / "s3") as s3,
+            PostgresServer(work / "pg", name="bench_src") as source,
+            PostgresServer(work / "pgt", name="bench_tgt") as target,
+        ):
             for scale in [float(s) for s in args.scales.split(",")]:
                 print(f"postgres sample at {scale:.0f} MB ...", flush=True)
                 rows.append(bench_postgres(scale, work, s3, source, target, source.bindir))

@@ -67,8 +67,9 @@ def wait_for_dag(dag_id: str, token: str) -> None:
 def run_dag(dag_id: str, token: str) -> dict:
     wait_for_dag(dag_id, token)
     call("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False}, token)
-    run = call("POST", f"/api/v2/dags/{dag_id}/dagRuns",
-               {"logical_date": datetime.now(UTC).isoformat(), "conf": {}}, token)
+    run = call(
+        "POST", f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": datetime.now(UTC).isoformat(), "conf": {}}, token
+    )
     run_id = run["dag_run_id"]
     print(f"    triggered {dag_id} run {run_id}", flush=True)
     started = time.monotonic()
@@ -84,8 +85,11 @@ def run_dag(dag_id: str, token: str) -> dict:
 
 def xcom(dag_id: str, run_id: str, task_id: str, token: str) -> object:
     try:
-        entry = call("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value",
-                     token=token)
+        entry = call(
+            "GET",
+            f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value",
+            token=token,
+        )
     except urllib.error.HTTPError:
         return None
     return entry.get("value")
@@ -113,20 +117,25 @@ def main() -> None:
     print("\n==================== Restorable demo ====================")
     print(f"backup DAG run     {backup['dag_run_id']}: {backup['state']}")
     print(f"backup id          {s['backup_id']}")
-    print(f"dump / stored      {s['plain_bytes'] / 1e6:.1f} MB / {s['stored_bytes'] / 1e6:.1f} MB "
-          f"({s['tables']} tables, {s['rows']} rows)")
+    print(
+        f"dump / stored      {s['plain_bytes'] / 1e6:.1f} MB / {s['stored_bytes'] / 1e6:.1f} MB "
+        f"({s['tables']} tables, {s['rows']} rows)"
+    )
     print(f"throughput         {s['mb_per_s']} MB/s over {s['seconds']} s")
     print(f"verify (checksum)  {'ok' if checks and checks[-1].get('ok') else 'NOT OK'}  sha256 {s['stored_sha256']}")
     print(f"drill DAG run      {drill['dag_run_id']}: {drill['state']}")
     if drills:
         d = drills[-1]
         v = d.get("validation") or {}
-        print(f"drill verdict      {'PASSED' if d.get('ok') else 'FAILED'}: {v.get('expectations')} Great Expectations "
-              f"checks on {v.get('tables')} tables, {v.get('found_rows')} of {v.get('expected_rows')} rows, "
-              f"{v.get('schema_differences')} schema differences")
+        print(
+            f"drill verdict      {'PASSED' if d.get('ok') else 'FAILED'}: {v.get('expectations')} Great Expectations "
+            f"checks on {v.get('tables')} tables, {v.get('found_rows')} of {v.get('expected_rows')} rows, "
+            f"{v.get('schema_differences')} schema differences"
+        )
         print(f"restore time (RTO) {d.get('rto_seconds')} s (phases: {d.get('phases_seconds')})")
         print(f"backup age at drill {d.get('backup_age_seconds')} s")
-    print(f"evidence           s3://{catalog.store.bucket}/{catalog.backup_prefix(DATABASE, s['backup_id'])}verifications/")
+    evidence = f"s3://{catalog.store.bucket}/{catalog.backup_prefix(DATABASE, s['backup_id'])}verifications/"
+    print(f"evidence           {evidence}")
     print(f"\nAirflow UI         {BASE}   login: admin / {password}")
     print("stop everything    make stop")
     print("=========================================================")

@@ -57,12 +57,11 @@ class Catalog:
         return self.backup_prefix(database_id, backup_id) + MANIFEST
 
     # --- manifests ------------------------------------------------------------------------
-    def write_manifest(self, manifest: BackupManifest, *, lock_mode: str | None = None,
-                       retain_until: datetime | None = None) -> str:
+    def write_manifest(
+        self, manifest: BackupManifest, *, lock_mode: str | None = None, retain_until: datetime | None = None
+    ) -> str:
         key = self.manifest_key(manifest.database_id, manifest.backup_id)
-        self.store.put_json(
-            key, manifest.to_dict(), if_none_match=True, lock_mode=lock_mode, retain_until=retain_until
-        )
+        self.store.put_json(key, manifest.to_dict(), if_none_match=True, lock_mode=lock_mode, retain_until=retain_until)
         return key
 
     def has_manifest(self, database_id: str, backup_id: str) -> bool:
@@ -88,7 +87,7 @@ class Catalog:
         ids = []
         base = self.database_prefix(database_id)
         for obj in self.store.list_objects(base):
-            rest = obj.key[len(base):]
+            rest = obj.key[len(base) :]
             parts = rest.split("/")
             if len(parts) == 2 and parts[1] == MANIFEST:
                 ids.append(parts[0])
@@ -98,7 +97,7 @@ class Catalog:
         seen = set()
         base = f"{self.prefix}/" if self.prefix else ""
         for obj in self.store.list_objects(base):
-            rest = obj.key[len(base):].split("/")
+            rest = obj.key[len(base) :].split("/")
             if len(rest) == 3 and rest[2] == MANIFEST:
                 seen.add(rest[0])
         return sorted(seen)
@@ -109,7 +108,7 @@ class Catalog:
         manifests: dict[str, str] = {}
         records: dict[str, list[str]] = {}
         for obj in self.store.list_objects(base):
-            parts = obj.key[len(base):].split("/")
+            parts = obj.key[len(base) :].split("/")
             if len(parts) == 2 and parts[1] == MANIFEST:
                 manifests[parts[0]] = obj.key
             elif len(parts) == 3 and parts[1] == VERIFICATIONS:
@@ -148,15 +147,15 @@ class Catalog:
     def record(self, database_id: str, backup_id: str, kind: str, record: dict[str, Any]) -> str:
         """Append a verification record (checksum, deep, drill); never overwrites one."""
         now = utcnow()
-        body = {"kind": kind, "backup_id": backup_id, "database_id": database_id,
-                "checked_at": iso(now), **record}
+        body = {"kind": kind, "backup_id": backup_id, "database_id": database_id, "checked_at": iso(now), **record}
         stamp = now.strftime("%Y%m%dT%H%M%S%fZ")
         key = f"{self.backup_prefix(database_id, backup_id)}{VERIFICATIONS}/{stamp}-{kind}.json"
         try:
             self.store.put_json(key, body, if_none_match=True)
         except StorageError as exc:
             raise StorageError(
-                f"could not record the {kind} result: {exc.message}", database=database_id,
+                f"could not record the {kind} result: {exc.message}",
+                database=database_id,
                 backup_id=backup_id,
             ) from exc
         return key
@@ -164,4 +163,3 @@ class Catalog:
     def verifications(self, database_id: str, backup_id: str) -> list[dict[str, Any]]:
         base = f"{self.backup_prefix(database_id, backup_id)}{VERIFICATIONS}/"
         return [self.store.get_json(o.key) for o in sorted(self.store.list_objects(base), key=lambda o: o.key)]
-

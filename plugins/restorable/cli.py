@@ -93,11 +93,15 @@ def cmd_backup(args: argparse.Namespace, services: Services) -> int:
     manifest = run_backup(services, args.database, on_progress=progress)
     progress.finish()
     s = manifest.summary()
-    _emit(args, s, (
-        f"backup {s['backup_id']} of {s['database_id']} committed: {human_bytes(s['plain_bytes'])} dump, "
-        f"{human_bytes(s['stored_bytes'])} stored, {s['tables']} tables, {s['rows']} rows, "
-        f"{s['seconds']} s ({s['mb_per_s']} MB/s)\n  key {s['key']}\n  sha256 {s['stored_sha256']}"
-    ))
+    _emit(
+        args,
+        s,
+        (
+            f"backup {s['backup_id']} of {s['database_id']} committed: {human_bytes(s['plain_bytes'])} dump, "
+            f"{human_bytes(s['stored_bytes'])} stored, {s['tables']} tables, {s['rows']} rows, "
+            f"{s['seconds']} s ({s['mb_per_s']} MB/s)\n  key {s['key']}\n  sha256 {s['stored_sha256']}"
+        ),
+    )
     return 0
 
 
@@ -109,8 +113,13 @@ def cmd_list(args: argparse.Namespace, services: Services) -> int:
         for entry in catalog.entries(db):
             s = entry.manifest.summary()
             last = entry.verifications[-1] if entry.verifications else None
-            rows.append({**s, "verified": entry.verified,
-                         "last_check": f"{last['kind']}:{'ok' if last.get('ok') else 'FAILED'}" if last else None})
+            rows.append(
+                {
+                    **s,
+                    "verified": entry.verified,
+                    "last_check": f"{last['kind']}:{'ok' if last.get('ok') else 'FAILED'}" if last else None,
+                }
+            )
     lines = [f"{'DATABASE':12} {'BACKUP ID':26} {'CREATED':21} {'DUMP':>11} {'STORED':>11} {'VERIFIED':9} LAST CHECK"]
     for r in rows:
         lines.append(
@@ -126,8 +135,12 @@ def cmd_verify(args: argparse.Namespace, services: Services) -> int:
     from restorable.verify import verify_backup
 
     result = verify_backup(services, args.database, args.backup_id, deep=args.deep, identity=_identity(args))
-    _emit(args, result, f"backup {result['backup_id']} of {args.database}: {result['kind']} verification "
-                        f"passed (sha256 {result['found_stored_sha256']})")
+    _emit(
+        args,
+        result,
+        f"backup {result['backup_id']} of {args.database}: {result['kind']} verification "
+        f"passed (sha256 {result['found_stored_sha256']})",
+    )
     return 0
 
 
@@ -137,13 +150,22 @@ def cmd_restore(args: argparse.Namespace, services: Services) -> int:
     target = services.resolve(args.target)
     progress = Progress(f"restore {args.database}")
     report = restore_backup(
-        services, args.database, args.backup_id, target=target, database=args.target_database,
-        overwrite=args.overwrite, identity=_identity(args), jobs=args.jobs, on_progress=progress,
+        services,
+        args.database,
+        args.backup_id,
+        target=target,
+        database=args.target_database,
+        overwrite=args.overwrite,
+        identity=_identity(args),
+        jobs=args.jobs,
+        on_progress=progress,
     )
     progress.finish()
     status = "matches its manifest" if report.ok else f"DIFFERS from its manifest in {len(report.differences)} ways"
-    text = [f"restored {report.backup_id} into {report.database} on {report.target} in {report.restore_seconds} s; "
-            f"{report.found_rows} rows; {status}"]
+    text = [
+        f"restored {report.backup_id} into {report.database} on {report.target} in {report.restore_seconds} s; "
+        f"{report.found_rows} rows; {status}"
+    ]
     text += [f"  - {d}" for d in report.differences]
     _emit(args, report.to_dict(), "\n".join(text))
     return 0 if report.ok else 6
@@ -155,8 +177,11 @@ def cmd_hold(args: argparse.Namespace, services: Services) -> int:
     catalog = services.catalog("lifecycle")
     manifest = catalog.read_manifest(args.database, args.backup_id)
     keys = set_legal_hold(catalog.store, services.config.storage.prefix, args.database, manifest.backup_id, args.on)
-    _emit(args, {"backup_id": manifest.backup_id, "legal_hold": args.on, "objects": keys},
-          f"legal hold {'set on' if args.on else 'cleared from'} {manifest.backup_id} ({len(keys)} objects)")
+    _emit(
+        args,
+        {"backup_id": manifest.backup_id, "legal_hold": args.on, "objects": keys},
+        f"legal hold {'set on' if args.on else 'cleared from'} {manifest.backup_id} ({len(keys)} objects)",
+    )
     return 0
 
 
@@ -169,13 +194,15 @@ def cmd_keygen(args: argparse.Namespace) -> int:
     fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write(f"# public key: {recipient}\n{identity}\n")
-    _emit(args, {"recipient": recipient, "identity_file": str(args.output)},
-          f"identity written to {args.output} (keep it safe, away from the backups)\npublic key: {recipient}")
+    _emit(
+        args,
+        {"recipient": recipient, "identity_file": str(args.output)},
+        f"identity written to {args.output} (keep it safe, away from the backups)\npublic key: {recipient}",
+    )
     return 0
 
 
-COMMANDS = {"backup": cmd_backup, "list": cmd_list, "verify": cmd_verify, "restore": cmd_restore,
-            "hold": cmd_hold}
+COMMANDS = {"backup": cmd_backup, "list": cmd_list, "verify": cmd_verify, "restore": cmd_restore, "hold": cmd_hold}
 
 
 def main(argv: list[str] | None = None) -> int:

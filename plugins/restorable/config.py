@@ -24,8 +24,7 @@ MIN_PART_SIZE = 5 * 1024 * 1024  # S3's floor for every part but the last
 _ID_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB|KB|MB|GB)?\s*$")
-_SIZE_UNITS = {None: 1, "B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3, "KB": 1000, "MB": 1000**2,
-               "GB": 1000**3}
+_SIZE_UNITS = {None: 1, "B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3, "KB": 1000, "MB": 1000**2, "GB": 1000**3}
 _CRON_RE = re.compile(r"^(@(hourly|daily|weekly|monthly|yearly|once))$|^(\S+\s+){4}\S+$")
 
 
@@ -155,9 +154,7 @@ class _Fields:
         def sub(match: re.Match[str]) -> str:
             name = match.group(1)
             if name not in self.environ:
-                raise ConfigError(
-                    f"{self._name(key)} refers to ${{{name}}}, which is not set in the environment"
-                )
+                raise ConfigError(f"{self._name(key)} refers to ${{{name}}}, which is not set in the environment")
             return self.environ[name]
 
         return _ENV_RE.sub(sub, value)

@@ -29,9 +29,7 @@ class RestorableError(Exception):
         super().__init__(str(self))
 
     def __str__(self) -> str:
-        where = ", ".join(
-            f"{k}={v}" for k, v in (("database", self.database), ("backup", self.backup_id)) if v
-        )
+        where = ", ".join(f"{k}={v}" for k, v in (("database", self.database), ("backup", self.backup_id)) if v)
         text = f"{self.message} ({where})" if where else self.message
         return f"{text}. {self.hint}" if self.hint else text
 

@@ -42,13 +42,10 @@ class Progress:
         rate = self.done / elapsed
         if self.tty:
             end = "\n" if final else ""
-            self.stream.write(
-                f"\r{self.label}: {human_bytes(self.done)}  {human_bytes(rate)}/s  {elapsed:6.1f}s{end}"
-            )
+            self.stream.write(f"\r{self.label}: {human_bytes(self.done)}  {human_bytes(rate)}/s  {elapsed:6.1f}s{end}")
             self.stream.flush()
         else:
-            log.info("%s progress bytes=%d rate_mb_s=%.1f elapsed_s=%.1f", self.label, self.done, rate / 1e6,
-                     elapsed)
+            log.info("%s progress bytes=%d rate_mb_s=%.1f elapsed_s=%.1f", self.label, self.done, rate / 1e6, elapsed)
 
     def finish(self) -> None:
         self._draw(time.monotonic(), final=True)

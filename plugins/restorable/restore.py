@@ -137,8 +137,14 @@ def restore_backup(
     t0 = time.monotonic()
     try:
         digests = restore_stream(
-            engine, catalog.store, manifest, target, database,
-            identity=identity, overwrite=overwrite, jobs=jobs or (db.restore_jobs if db else 1),
+            engine,
+            catalog.store,
+            manifest,
+            target,
+            database,
+            identity=identity,
+            overwrite=overwrite,
+            jobs=jobs or (db.restore_jobs if db else 1),
             on_progress=on_progress,
         )
     except RestorableError as exc:

@@ -74,8 +74,7 @@ def verify_backup(
             )
             if digests.plain_sha256 != manifest.data.plain_sha256:
                 problems.append(
-                    f"plain dump sha256 {digests.plain_sha256} differs from the manifest's "
-                    f"{manifest.data.plain_sha256}"
+                    f"plain dump sha256 {digests.plain_sha256} differs from the manifest's {manifest.data.plain_sha256}"
                 )
         else:
             found, size = _checksum(catalog.store, manifest)

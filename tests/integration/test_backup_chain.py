@@ -20,11 +20,10 @@ import pytest
 from restorable.backup import run_backup
 from restorable.connections import ConnectionInfo
 from restorable.exceptions import DecryptionError, IntegrityError, RestoreRefused, StorageError, ToolError
+from restorable.localstack.chain import make_chain
 from restorable.restore import restore_backup
 from restorable.stream.keys import generate_identity
 from restorable.verify import verify_backup
-
-from restorable.localstack.chain import make_chain
 
 pytestmark = pytest.mark.integration
 
@@ -47,24 +46,43 @@ class Case:
 @pytest.fixture(params=["postgres", "mysql"])
 def case(request) -> Case:
     if request.param == "postgres":
-        return Case("postgres", request.getfixturevalue("pg_server"), request.getfixturevalue("pg_target_server"),
-                    request.getfixturevalue("pg_sample"), "pg_dump", "postgres")
+        return Case(
+            "postgres",
+            request.getfixturevalue("pg_server"),
+            request.getfixturevalue("pg_target_server"),
+            request.getfixturevalue("pg_sample"),
+            "pg_dump",
+            "postgres",
+        )
     source = request.getfixturevalue("mariadb_server")
     sample = request.getfixturevalue("mariadb_sample")
-    return Case("mysql", source, request.getfixturevalue("mariadb_target_server"), sample,
-                "mariadb-dump", "mysql")
+    return Case("mysql", source, request.getfixturevalue("mariadb_target_server"), sample, "mariadb-dump", "mysql")
 
 
 @pytest.fixture
 def chain(tmp_path, case, seaweed, bucket):
-    return make_chain(tmp_path, source=case.sample, engine=case.engine, s3=seaweed.connection(), bucket=bucket,
-                      target=case.target.connection(case.admin_database), object_lock=True)
+    return make_chain(
+        tmp_path,
+        source=case.sample,
+        engine=case.engine,
+        s3=seaweed.connection(),
+        bucket=bucket,
+        target=case.target.connection(case.admin_database),
+        object_lock=True,
+    )
 
 
 @pytest.fixture
 def pg_chain(tmp_path, pg_sample, pg_target_server, seaweed, bucket):
-    return make_chain(tmp_path, source=pg_sample, engine="postgres", s3=seaweed.connection(), bucket=bucket,
-                      target=pg_target_server.connection("postgres"), object_lock=True)
+    return make_chain(
+        tmp_path,
+        source=pg_sample,
+        engine="postgres",
+        s3=seaweed.connection(),
+        bucket=bucket,
+        target=pg_target_server.connection("postgres"),
+        object_lock=True,
+    )
 
 
 def table_checksums(server, database: str) -> dict[str, str]:
@@ -84,8 +102,11 @@ def table_checksums(server, database: str) -> dict[str, str]:
 
 
 def mysql_table_checksums(server, database: str) -> dict[str, str]:
-    tables = server.query("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s "
-                          "AND TABLE_TYPE = 'BASE TABLE' ORDER BY 1", (database,))
+    tables = server.query(
+        "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s "
+        "AND TABLE_TYPE = 'BASE TABLE' ORDER BY 1",
+        (database,),
+    )
     out = {}
     for (table,) in tables:
         rows = server.query(f"SELECT * FROM `{table}`", database=database)
@@ -101,21 +122,31 @@ def test_round_trip_into_another_server(pg_chain, pg_server, pg_target_server, p
     deep = verify_backup(chain.services, "shop", "latest", deep=True)
     assert deep["found_plain_sha256"] == manifest.data.plain_sha256
 
-    report = restore_backup(chain.services, "shop", manifest.backup_id, target=chain.target,
-                            database="restored_shop")
+    report = restore_backup(chain.services, "shop", manifest.backup_id, target=chain.target, database="restored_shop")
     assert report.differences == []
     assert report.found_rows == sum(manifest.metadata.row_counts.values())
     assert table_checksums(pg_target_server, "restored_shop") == table_checksums(pg_server, pg_sample.schema)
 
+    def same(sql: str) -> bool:
+        return pg_target_server.query(sql, database="restored_shop") == pg_server.query(sql, database=pg_sample.schema)
+
     # Large objects, sequence values, owners and grants come back as they were.
     lo_sql = "select md5(string_agg(md5(lo_get(oid)), ',' order by oid)) from pg_largeobject_metadata"
-    assert pg_target_server.query(lo_sql, database="restored_shop") == pg_server.query(lo_sql, database=pg_sample.schema)
-    own_sql = ("select c.relname, pg_get_userbyid(c.relowner), coalesce(c.relacl::text, '') from pg_class c "
-               "join pg_namespace n on n.oid = c.relnamespace where n.nspname not in ('pg_catalog', "
-               "'information_schema', 'pg_toast') order by 1")
-    assert pg_target_server.query(own_sql, database="restored_shop") == pg_server.query(own_sql, database=pg_sample.schema)
-    seq_sql = ("select schemaname, sequencename, last_value from pg_sequences order by 1, 2")
-    assert pg_target_server.query(seq_sql, database="restored_shop") == pg_server.query(seq_sql, database=pg_sample.schema)
+    assert pg_target_server.query(lo_sql, database="restored_shop") == pg_server.query(
+        lo_sql, database=pg_sample.schema
+    )
+    own_sql = (
+        "select c.relname, pg_get_userbyid(c.relowner), coalesce(c.relacl::text, '') from pg_class c "
+        "join pg_namespace n on n.oid = c.relnamespace where n.nspname not in ('pg_catalog', "
+        "'information_schema', 'pg_toast') order by 1"
+    )
+    assert pg_target_server.query(own_sql, database="restored_shop") == pg_server.query(
+        own_sql, database=pg_sample.schema
+    )
+    seq_sql = "select schemaname, sequencename, last_value from pg_sequences order by 1, 2"
+    assert pg_target_server.query(seq_sql, database="restored_shop") == pg_server.query(
+        seq_sql, database=pg_sample.schema
+    )
 
     # The catalog shows it, verified, with its records.
     entry = chain.services.catalog().pick("shop", verified_only=True)
@@ -124,21 +155,28 @@ def test_round_trip_into_another_server(pg_chain, pg_server, pg_target_server, p
     assert manifest.object_lock and manifest.object_lock["mode"] == "GOVERNANCE"
 
 
-def test_mariadb_round_trip_into_another_server(tmp_path, mariadb_server, mariadb_target_server, mariadb_sample,
-                                                 seaweed, bucket):
-    chain = make_chain(tmp_path, source=mariadb_sample, engine="mysql", s3=seaweed.connection(), bucket=bucket,
-                       target=mariadb_target_server.connection("mysql"))
+def test_mariadb_round_trip_into_another_server(
+    tmp_path, mariadb_server, mariadb_target_server, mariadb_sample, seaweed, bucket
+):
+    chain = make_chain(
+        tmp_path,
+        source=mariadb_sample,
+        engine="mysql",
+        s3=seaweed.connection(),
+        bucket=bucket,
+        target=mariadb_target_server.connection("mysql"),
+    )
     manifest = run_backup(chain.services, "shop")
     assert manifest.engine == "mysql" and manifest.metadata.row_counts
     if manifest.metadata.position:
         assert manifest.metadata.position.get("binlog_file") or manifest.metadata.position.get("gtid")
     assert verify_backup(chain.services, "shop", deep=True)["ok"]
-    report = restore_backup(chain.services, "shop", manifest.backup_id, target=chain.target,
-                            database="restored_shopdb")
+    report = restore_backup(chain.services, "shop", manifest.backup_id, target=chain.target, database="restored_shopdb")
     assert report.differences == []
     assert report.found_rows == sum(manifest.metadata.row_counts.values()) > 0
     assert mysql_table_checksums(mariadb_target_server, "restored_shopdb") == mysql_table_checksums(
-        mariadb_server, mariadb_sample.schema)
+        mariadb_server, mariadb_sample.schema
+    )
     mariadb_target_server.drop_database("restored_shopdb")
 
 
@@ -187,8 +225,14 @@ def test_s3_stopped_mid_upload_retries_then_fails_cleanly(tmp_path, case, caplog
         # Short timeouts (a connection extra, as a user would set them) keep the test quick.
         base = s3.connection()
         conn = replace(base, extra={**base.extra, "config_kwargs": {"read_timeout": 3, "connect_timeout": 2}})
-        chain = make_chain(tmp_path, source=case.sample, engine=case.engine, s3=conn, bucket="faulty",
-                           target=case.target.connection(case.admin_database))
+        chain = make_chain(
+            tmp_path,
+            source=case.sample,
+            engine=case.engine,
+            s3=conn,
+            bucket="faulty",
+            target=case.target.connection(case.admin_database),
+        )
         stopped = []
 
         def stop_s3(done: int) -> None:
@@ -231,8 +275,9 @@ def test_wrong_identity_restores_nothing(chain, case):
     manifest = run_backup(chain.services, "shop")
     wrong, _ = generate_identity()
     with pytest.raises(DecryptionError) as info:
-        restore_backup(chain.services, "shop", manifest.backup_id, target=chain.target, database="never_made",
-                       identity=wrong)
+        restore_backup(
+            chain.services, "shop", manifest.backup_id, target=chain.target, database="never_made", identity=wrong
+        )
     assert "identity" in str(info.value)
     assert not case.database_exists("never_made")
 
@@ -249,11 +294,14 @@ def test_non_empty_target_is_refused_and_untouched(chain, case):
     assert "precious" in str(info.value) and "overwrite" in str(info.value)
     assert target.query("select v from keep_me", database="precious") == [("mine",)]
 
-    report = restore_backup(chain.services, "shop", manifest.backup_id, target=chain.target, database="precious",
-                            overwrite=True)
+    report = restore_backup(
+        chain.services, "shop", manifest.backup_id, target=chain.target, database="precious", overwrite=True
+    )
     assert report.ok
-    assert len(target.query("select 1 from information_schema.tables where table_name = 'keep_me'",
-                            database="precious")) == 0
+    assert (
+        len(target.query("select 1 from information_schema.tables where table_name = 'keep_me'", database="precious"))
+        == 0
+    )
     target.drop_database("precious")
 
 

@@ -16,15 +16,24 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def chain(tmp_path, pg_sample, pg_target_server, seaweed, bucket):
-    return make_chain(tmp_path, source=pg_sample, engine="postgres", s3=seaweed.connection(), bucket=bucket,
-                      target=pg_target_server.connection("postgres"))
+    return make_chain(
+        tmp_path,
+        source=pg_sample,
+        engine="postgres",
+        s3=seaweed.connection(),
+        bucket=bucket,
+        target=pg_target_server.connection("postgres"),
+    )
 
 
 def cli(chain, *args: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, **chain.env, **(env_extra or {})}
     return subprocess.run(
         [sys.executable, "-m", "restorable.cli", "--config", str(chain.config_path), "--json", *args],
-        capture_output=True, text=True, env=env, timeout=300,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
     )
 
 
@@ -45,8 +54,18 @@ def test_backup_list_verify_restore(chain, tmp_path, pg_target_server):
     key_file = tmp_path / "key.txt"
     key_file.write_text(f"# created: today\n{chain.identity}\n")
     key_file.chmod(0o600)
-    restore = cli(chain, "restore", "shop", summary["backup_id"], "--target", "tgt", "--database", "cli_restored",
-                  "--identity-file", str(key_file))
+    restore = cli(
+        chain,
+        "restore",
+        "shop",
+        summary["backup_id"],
+        "--target",
+        "tgt",
+        "--database",
+        "cli_restored",
+        "--identity-file",
+        str(key_file),
+    )
     assert restore.returncode == 0, restore.stderr
     report = json.loads(restore.stdout)
     assert report["ok"] and report["differences"] == []
@@ -59,8 +78,12 @@ def test_backup_list_verify_restore(chain, tmp_path, pg_target_server):
 def test_exit_codes_tell_failures_apart(chain, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("storage: {}\n")
-    result = subprocess.run([sys.executable, "-m", "restorable.cli", "--config", str(bad), "list"],
-                            capture_output=True, text=True, env={**os.environ, **chain.env})
+    result = subprocess.run(
+        [sys.executable, "-m", "restorable.cli", "--config", str(bad), "list"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **chain.env},
+    )
     assert result.returncode == 2 and "storage.conn_id" in result.stderr
 
     missing = cli(chain, "verify", "shop", "20200101T000000Z-00000000")

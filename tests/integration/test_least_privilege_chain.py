@@ -48,7 +48,10 @@ def roles_s3(tmp_path):
 
 def test_every_duty_works_with_its_own_identity_only(tmp_path, roles_s3, pg_sample, pg_target_server):
     chain = make_chain(
-        tmp_path, source=pg_sample, engine="postgres", bucket=BUCKET,
+        tmp_path,
+        source=pg_sample,
+        engine="postgres",
+        bucket=BUCKET,
         s3=roles_s3.identity_connection(BACKUP_WRITER),
         lifecycle_s3=roles_s3.identity_connection(LIFECYCLE_MANAGER),
         restore_s3=roles_s3.identity_connection(RESTORE_READER),
@@ -70,8 +73,14 @@ def test_every_duty_works_with_its_own_identity_only(tmp_path, roles_s3, pg_samp
     # The lifecycle manager removes the older backup under keep_last 1 (no lock configured here).
     lifecycle = chain.services.store("lifecycle")
     policy = policy_from_config({"keep_last": 1, "min_verified": 1}, where="test")
-    result = enforce(lifecycle, scan_bucket(lifecycle, "restorable"), {"shop": policy}, utcnow() + timedelta(days=1),
-                     dry_run=False, orphan_min_age=timedelta(days=1))
+    result = enforce(
+        lifecycle,
+        scan_bucket(lifecycle, "restorable"),
+        {"shop": policy},
+        utcnow() + timedelta(days=1),
+        dry_run=False,
+        orphan_min_age=timedelta(days=1),
+    )
     assert [o.backup_id for o in result.deleted] == [first.backup_id], result.to_dict()
     assert chain.services.catalog("restore").backup_ids("shop") == [second.backup_id]
     pg_target_server.drop_database("least_priv")

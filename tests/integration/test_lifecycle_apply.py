@@ -13,6 +13,7 @@ from pathlib import Path
 
 import botocore.exceptions
 import pytest
+
 from restorable.catalog import Catalog
 from restorable.exceptions import StorageError
 from restorable.lifecycle.apply import enforce, scan_bucket, set_legal_hold

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pymysql
 import pytest
+
 from restorable.connections import ConnectionInfo
 from restorable.engines.base import iter_chunks
 from restorable.engines.compare import compare_descriptions

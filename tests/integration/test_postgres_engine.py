@@ -15,6 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from psycopg import sql
+
 from restorable.connections import ConnectionInfo
 from restorable.engines import pg_tools
 from restorable.engines.base import Description, SnapshotMetadata, iter_chunks

@@ -16,8 +16,13 @@ def base() -> dict:
         "storage": {"conn_id": "restorable_s3", "bucket": "backups", "prefix": "restorable"},
         "encryption": {"recipients": [RECIPIENT], "identity_conn_id": "restorable_age"},
         "databases": [
-            {"id": "shop", "engine": "postgres", "conn_id": "shop_pg", "schedule": "0 2 * * *",
-             "restore_target_conn_id": "drill_pg"}
+            {
+                "id": "shop",
+                "engine": "postgres",
+                "conn_id": "shop_pg",
+                "schedule": "0 2 * * *",
+                "restore_target_conn_id": "drill_pg",
+            }
         ],
     }
 
@@ -37,8 +42,9 @@ def test_the_issue_example_is_accepted():
 
 
 def test_shipped_config_loads():
-    config = load_config(Path(__file__).parents[2] / "include" / "restorable.yaml",
-                         {"RESTORABLE_AGE_RECIPIENT": RECIPIENT})
+    config = load_config(
+        Path(__file__).parents[2] / "include" / "restorable.yaml", {"RESTORABLE_AGE_RECIPIENT": RECIPIENT}
+    )
     assert {"shop", "shopdb"} <= set(config.databases)
 
 

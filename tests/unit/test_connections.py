@@ -10,15 +10,23 @@ def test_uri_form_with_percent_encoding_and_extras():
     env = {"AIRFLOW_CONN_SHOP_PG": "postgres://bob:p%40ss%2Fword@db.internal:6432/shop?sslmode=require"}
     conn = resolve_connection("shop_pg", env)
     assert (conn.conn_type, conn.host, conn.port, conn.login, conn.schema) == (
-        "postgres", "db.internal", 6432, "bob", "shop")
+        "postgres",
+        "db.internal",
+        6432,
+        "bob",
+        "shop",
+    )
     assert conn.password == "p@ss/word"
     assert conn.extra == {"sslmode": "require"}
     assert "p@ss" not in repr(conn) and "p@ss" not in conn.describe()
 
 
 def test_json_form_with_extra():
-    env = {"AIRFLOW_CONN_RESTORABLE_S3": json.dumps(
-        {"conn_type": "aws", "login": "AK", "password": "SK", "extra": {"endpoint_url": "http://127.0.0.1:8333"}})}
+    env = {
+        "AIRFLOW_CONN_RESTORABLE_S3": json.dumps(
+            {"conn_type": "aws", "login": "AK", "password": "SK", "extra": {"endpoint_url": "http://127.0.0.1:8333"}}
+        )
+    }
     conn = resolve_connection("restorable_s3", env)
     assert conn.conn_type == "aws" and conn.extra["endpoint_url"] == "http://127.0.0.1:8333"
 

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from restorable.exceptions import ConfigError
 from restorable.lifecycle.plan import BackupSummary, Decision, plan
 from restorable.lifecycle.policy import (

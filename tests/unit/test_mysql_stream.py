@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import pytest
+
 from restorable.engines.mysql_stream import DefinerRewriter, DumpStructureCheck
 from restorable.exceptions import IntegrityError, ToolError
 

@@ -16,10 +16,17 @@ from restorable.stream.keys import generate_identity
 
 def connection_uri(conn: ConnectionInfo) -> str:
     """The AIRFLOW_CONN_* JSON form of a connection (JSON keeps every character of the password)."""
-    return json.dumps({
-        "conn_type": conn.conn_type, "host": conn.host, "port": conn.port, "login": conn.login,
-        "password": conn.password, "schema": conn.schema, "extra": dict(conn.extra),
-    })
+    return json.dumps(
+        {
+            "conn_type": conn.conn_type,
+            "host": conn.host,
+            "port": conn.port,
+            "login": conn.login,
+            "password": conn.password,
+            "schema": conn.schema,
+            "extra": dict(conn.extra),
+        }
+    )
 
 
 @dataclass
@@ -33,10 +40,20 @@ class Chain:
     target: ConnectionInfo
 
 
-def make_chain(tmp_path: Path, *, source: ConnectionInfo, engine: str, s3: ConnectionInfo, bucket: str,
-               target: ConnectionInfo, database_id: str = "shop", part_size: str = "5MiB",
-               object_lock: bool = False, lifecycle_s3: ConnectionInfo | None = None,
-               restore_s3: ConnectionInfo | None = None) -> Chain:
+def make_chain(
+    tmp_path: Path,
+    *,
+    source: ConnectionInfo,
+    engine: str,
+    s3: ConnectionInfo,
+    bucket: str,
+    target: ConnectionInfo,
+    database_id: str = "shop",
+    part_size: str = "5MiB",
+    object_lock: bool = False,
+    lifecycle_s3: ConnectionInfo | None = None,
+    restore_s3: ConnectionInfo | None = None,
+) -> Chain:
     """``s3`` is the backup writer's connection; ``lifecycle_s3``/``restore_s3`` give the other duties theirs."""
     identity, recipient = generate_identity()
     connections = {
@@ -45,8 +62,13 @@ def make_chain(tmp_path: Path, *, source: ConnectionInfo, engine: str, s3: Conne
         "restorable_s3": s3,
         "restorable_age": ConnectionInfo("restorable_age", "generic", password=identity),
     }
-    storage = {"conn_id": "restorable_s3", "bucket": bucket, "prefix": "restorable", "part_size": part_size,
-               "max_attempts": 3}
+    storage = {
+        "conn_id": "restorable_s3",
+        "bucket": bucket,
+        "prefix": "restorable",
+        "part_size": part_size,
+        "max_attempts": 3,
+    }
     for duty, conn in (("lifecycle", lifecycle_s3), ("restore", restore_s3)):
         if conn is not None:
             connections[f"restorable_s3_{duty}"] = conn
@@ -57,8 +79,15 @@ def make_chain(tmp_path: Path, *, source: ConnectionInfo, engine: str, s3: Conne
         "storage": storage,
         "encryption": {"recipients": [recipient], "identity_conn_id": "restorable_age"},
         "compression": {"level": 1, "threads": 2},
-        "databases": [{"id": database_id, "engine": engine, "conn_id": "src", "schedule": "0 2 * * *",
-                       "restore_target_conn_id": "tgt"}],
+        "databases": [
+            {
+                "id": database_id,
+                "engine": engine,
+                "conn_id": "src",
+                "schedule": "0 2 * * *",
+                "restore_target_conn_id": "tgt",
+            }
+        ],
     }
     path = tmp_path / "restorable.yaml"
     path.write_text(yaml.safe_dump(data))
