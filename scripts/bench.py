@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -32,6 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def run_measured(argv: list[str], *, env: dict | None = None, stdout=subprocess.DEVNULL, cwd=None) -> dict:
     """Run a command; return wall seconds and the peak RSS (MiB) of the process itself."""
     started = time.monotonic()
+    # CPU of the process and of the children it waited for (pg_dump under the backup process);
+    # measured processes run one at a time, so the delta is theirs. Server processes are not ours.
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.Popen(argv, env=env, stdout=stdout, stderr=subprocess.PIPE, cwd=cwd)
     peak = [0]
     done = threading.Event()
@@ -53,11 +57,14 @@ def run_measured(argv: list[str], *, env: dict | None = None, stdout=subprocess.
     done.set()
     sampler.join()
     seconds = time.monotonic() - started
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
     if proc.returncode != 0:
         raise SystemExit(f"{argv[0]} failed ({proc.returncode}): {err.decode(errors='replace')[-2000:]}")
     return {
         "seconds": seconds,
         "peak_rss_mib": peak[0] / 1024,
+        "cpu_seconds": cpu,
         "stderr": err.decode(errors="replace"),
         "stdout": out.decode(errors="replace") if out else "",
     }
@@ -206,6 +213,10 @@ def bench_postgres(
         "backup_mb_s": plain / ours["seconds"] / 1e6,
         "throughput_ratio": baseline["seconds"] / ours["seconds"],
         "backup_peak_rss_mib": ours["peak_rss_mib"],
+        # Client-side CPU: pg_dump alone, and the backup process with its pg_dump. On a 2-core
+        # machine that also runs the database server and the S3 server, these decide the ratio.
+        "baseline_cpu_seconds": baseline["cpu_seconds"],
+        "backup_cpu_seconds": ours["cpu_seconds"],
         "naive_seconds": naive["seconds"],
         "naive_peak_rss_mib": naive["peak_rss_mib"],
         # The restore itself (download + decrypt + decompress + pg_restore), then the whole command
@@ -305,6 +316,8 @@ def bench_mariadb(scale_mb: float, work: Path, s3: SeaweedS3) -> dict:
         "backup_mb_s": plain / ours["seconds"] / 1e6,
         "throughput_ratio": baseline["seconds"] / ours["seconds"],
         "backup_peak_rss_mib": ours["peak_rss_mib"],
+        "baseline_cpu_seconds": baseline["cpu_seconds"],
+        "backup_cpu_seconds": ours["cpu_seconds"],
         "restore_seconds": json.loads(restore["stdout"])["restore_seconds"],
         "restore_and_compare_seconds": restore["seconds"],
     }
@@ -312,8 +325,8 @@ def bench_mariadb(scale_mb: float, work: Path, s3: SeaweedS3) -> dict:
 
 def render(rows: list[dict]) -> str:
     head = (
-        "| engine | sample | dump | stored | ratio | limit MB/s | ours MB/s | ours/limit | peak RSS | "
-        "naive s / RSS | pg_restore s | ours restore s | restore/pg_restore |"
+        "| engine | sample | dump | stored | ratio | limit MB/s | ours MB/s | ours/limit | client CPU s limit/ours "
+        "| peak RSS | naive s / RSS | pg_restore s | ours restore s | restore/pg_restore |"
     )
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
@@ -322,7 +335,8 @@ def render(rows: list[dict]) -> str:
             f"| {r['engine']} | {r['scale_mb']:.0f} MB | {r['dump_bytes'] / 1e6:.0f} MB "
             f"| {r['stored_bytes'] / 1e6:.0f} MB "
             f"| {r['compression_ratio']:.2f} | {r['baseline_mb_s']:.0f} | {r['backup_mb_s']:.0f} | "
-            f"{r['throughput_ratio']:.2f} | {r['backup_peak_rss_mib']:.0f} MiB | {naive} | "
+            f"{r['throughput_ratio']:.2f} | {r.get('baseline_cpu_seconds', float('nan')):.1f} / "
+            f"{r.get('backup_cpu_seconds', float('nan')):.1f} | {r['backup_peak_rss_mib']:.0f} MiB | {naive} | "
             f"{r.get('pg_restore_seconds', float('nan')):.1f} | {r['restore_seconds']:.1f} | "
             f"{r.get('restore_ratio', float('nan')):.2f} |"
         )
