@@ -78,8 +78,9 @@ def restore_stream(
     from restorable.stream.decode import decode_stream
 
     metadata: SnapshotMetadata = manifest.metadata
+    state = engine.target_state(target, database)
     # Refuse early, before reading a byte, so a refused restore costs nothing.
-    if not overwrite and engine.target_state(target, database) == "non_empty":
+    if not overwrite and state == "non_empty":
         raise RestoreRefused(
             f"database {database!r} on {target.describe()} is not empty; refusing to overwrite it",
             database=manifest.database_id,
@@ -87,16 +88,29 @@ def restore_stream(
             hint="Restore into a new database name, or pass --overwrite (overwrite=true) to replace it",
         )
     body = store.open_read(manifest.data.key)
-    with ExitStack() as stack:
-        stack.callback(body.close)
-        sink = _StartOnFirstWrite(
-            lambda: engine.restore(target, database, metadata, overwrite=overwrite, jobs=jobs), stack
-        )
-        digests = decode_stream(body, sink, identity=identity, on_progress=on_progress)
-        if not sink.started:
-            raise IntegrityError(
-                "the backup decrypted to nothing", database=manifest.database_id, backup_id=manifest.backup_id
+    sink = None
+    try:
+        with ExitStack() as stack:
+            stack.callback(body.close)
+            sink = _StartOnFirstWrite(
+                lambda: engine.restore(target, database, metadata, overwrite=overwrite, jobs=jobs), stack
             )
+            digests = decode_stream(body, sink, identity=identity, on_progress=on_progress)
+            if not sink.started:
+                raise IntegrityError(
+                    "the backup decrypted to nothing", database=manifest.database_id, backup_id=manifest.backup_id
+                )
+    except BaseException:
+        # A half-restored database that this restore created would look usable: remove it.
+        # One that existed before (empty, or replaced with --overwrite) is left for the operator.
+        if sink is not None and sink.started and state == "absent":
+            try:
+                engine.drop_database(target, database)
+            except RestorableError as exc:
+                backup_log(__name__, manifest.database_id, manifest.backup_id).warning(
+                    "could not drop the half-restored database", database=database, error=exc.message
+                )
+        raise
     for what, found, expected in (
         ("stored object", digests.stored_sha256, manifest.data.stored_sha256),
         ("plain dump", digests.plain_sha256, manifest.data.plain_sha256),

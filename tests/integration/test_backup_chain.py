@@ -340,3 +340,14 @@ def test_password_never_in_argv_or_logs(chain, case, caplog):
     assert password not in caplog.text
     assert password not in str(manifest.to_dict())
     assert os.environ.get("PGPASSWORD") is None
+
+
+def test_restore_failing_mid_stream_leaves_no_half_database(chain, case, seaweed, bucket):
+    manifest = run_backup(chain.services, "shop")
+    client = seaweed.client()
+    body = client.get_object(Bucket=bucket, Key=manifest.data.key)["Body"].read()
+    # Truncated: decryption produces the first chunks, then fails on the missing tail.
+    client.put_object(Bucket=bucket, Key=manifest.data.key, Body=body[: len(body) * 2 // 3])
+    with pytest.raises(IntegrityError):
+        restore_backup(chain.services, "shop", manifest.backup_id, target=chain.target, database="half_done")
+    assert not case.database_exists("half_done")
