@@ -53,7 +53,9 @@ def run_backup(
     timings["preflight_seconds"] = time.monotonic() - t0
 
     storage = config.storage
-    retain_until = started + timedelta(days=storage.lock_days) if storage.lock_mode else None
+    lock = config.object_lock_for(database_id)
+    lock_mode = lock[0] if lock else None
+    retain_until = started + timedelta(days=lock[1]) if lock else None
     key = catalog.data_key(database_id, backup_id, engine.data_suffix)
     store = catalog.store
     log.info("backup starting", engine=db.engine, source=source.describe(), key=key)
@@ -61,7 +63,7 @@ def run_backup(
     try:
         with engine.capture(source) as (metadata, dump):
             timings["snapshot_seconds"] = time.monotonic() - t1
-            with store.multipart_upload(key, lock_mode=storage.lock_mode, retain_until=retain_until) as upload:
+            with store.multipart_upload(key, lock_mode=lock_mode, retain_until=retain_until) as upload:
                 digests = encode_stream(
                     dump.stdout,
                     upload,
@@ -102,12 +104,12 @@ def run_backup(
         metadata=metadata,
         compression={"algorithm": "zstd", "level": db.compression.level, "frame_checksum": True},
         encryption={"format": "age", "recipients": list(config.encryption.recipients)},
-        object_lock={"mode": storage.lock_mode, "retain_until": iso(retain_until)} if retain_until else None,
+        object_lock={"mode": lock_mode, "retain_until": iso(retain_until)} if retain_until else None,
         timings={k: round(v, 3) for k, v in timings.items()},
         run=run or {"by": "cli", "host": socket.gethostname()},
         source={"conn_id": db.conn_id, "host": source.host, "port": source.port, "database": source.schema},
     )
-    catalog.write_manifest(manifest, lock_mode=storage.lock_mode, retain_until=retain_until)
+    catalog.write_manifest(manifest, lock_mode=lock_mode, retain_until=retain_until)
     log.info(
         "backup committed",
         plain_bytes=digests.plain_bytes,

@@ -88,6 +88,20 @@ class RestorableConfig:
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     lifecycle: Mapping[str, Any] = field(default_factory=dict)
 
+    def object_lock_for(self, database_id: str) -> tuple[str, int] | None:
+        """(mode, days) of Object Lock for a database's objects: its retention policy's
+        ``object_lock`` when set, else ``storage.object_lock``; None when neither is."""
+        db = self.database(database_id)
+        if db.retention and db.retention.get("object_lock"):
+            from restorable.lifecycle.policy import policy_from_config
+
+            lock = policy_from_config(db.retention, where=f"{self.path}: databases[{db.id}].retention").object_lock
+            if lock is not None:
+                return lock.mode, lock.days
+        if self.storage.lock_mode and self.storage.lock_days:
+            return self.storage.lock_mode, self.storage.lock_days
+        return None
+
     def database(self, database_id: str) -> DatabaseConfig:
         try:
             return self.databases[database_id]

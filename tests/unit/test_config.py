@@ -190,3 +190,21 @@ def test_bad_retention_field_is_named():
     data["databases"][0]["retention"] = {"keep_daily": "seven"}
     msg = error_for(data)
     assert "databases[shop].retention" in msg and "keep_daily" in msg
+
+
+def test_object_lock_of_a_database_policy_wins_over_the_storage_default():
+    data = base()
+    data["storage"]["object_lock"] = {"mode": "GOVERNANCE", "days": 7}
+    data["databases"].append(
+        {
+            "id": "ledger",
+            "engine": "postgres",
+            "conn_id": "ledger_pg",
+            "retention": {"keep_last": 3, "object_lock": {"mode": "COMPLIANCE", "days": 400}},
+        }
+    )
+    config = parse_config(data, Path("x.yaml"), {})
+    assert config.object_lock_for("ledger") == ("COMPLIANCE", 400)
+    assert config.object_lock_for("shop") == ("GOVERNANCE", 7)
+    del data["storage"]["object_lock"]
+    assert parse_config(data, Path("x.yaml"), {}).object_lock_for("shop") is None
