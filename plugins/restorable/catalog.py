@@ -128,7 +128,9 @@ class Catalog:
         verified_only: bool = False,
     ) -> CatalogEntry:
         """The newest backup at or before ``at_or_before`` (all time when None)."""
-        candidates = self.entries(database_id)
+        # Newest by when the backup was taken, not by id: ids of runs of different DAG runs
+        # share a timestamp prefix but end in a hash, which says nothing about order.
+        candidates = sorted(self.entries(database_id), key=lambda e: (e.manifest.created, e.backup_id))
         if at_or_before is not None:
             candidates = [e for e in candidates if e.manifest.created <= at_or_before]
         if verified_only:
