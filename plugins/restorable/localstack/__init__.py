@@ -19,6 +19,15 @@ from restorable.exceptions import ToolError
 HOST = "127.0.0.1"
 
 
+def is_zombie(pid: int) -> bool:
+    """True when ``pid`` has exited but was not reaped yet (it no longer serves anything)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def stderr_tail(text: str | bytes | None, limit: int = 2000) -> str:
     """The last ``limit`` characters of a child's output, for error messages."""
     if text is None:

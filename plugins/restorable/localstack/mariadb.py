@@ -21,7 +21,7 @@ from typing import Any
 
 from restorable.connections import ConnectionInfo
 from restorable.exceptions import SourceUnreachable, ToolError
-from restorable.localstack import HOST, file_tail, find_program, run_command
+from restorable.localstack import HOST, file_tail, find_program, is_zombie, run_command
 from restorable.localstack.ports import free_port
 
 log = logging.getLogger(__name__)
@@ -252,7 +252,7 @@ class MariaDBServer:
                     os.kill(self.pid, 0)
                 except ProcessLookupError:
                     return True
-                if _is_zombie(self.pid):
+                if is_zombie(self.pid):
                     return True
             time.sleep(0.05)
         return False
@@ -383,11 +383,3 @@ def _signal_group(pid: int, sig: int) -> None:
             os.kill(pid, sig)
     except ProcessLookupError:
         pass
-
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return False

@@ -27,7 +27,7 @@ from typing import Any
 
 from restorable.connections import ConnectionInfo
 from restorable.exceptions import StorageError
-from restorable.localstack import HOST, file_tail, find_program, venv_bin_dir
+from restorable.localstack import HOST, file_tail, find_program, is_zombie, venv_bin_dir
 from restorable.localstack.ports import free_port, port_is_open
 
 log = logging.getLogger(__name__)
@@ -267,7 +267,7 @@ class SeaweedS3:
             os.kill(self.pid, 0)
         except ProcessLookupError:
             return False
-        return not _is_zombie(self.pid)
+        return not is_zombie(self.pid)
 
     def _terminate(self, grace: float = 15) -> None:
         if self.pid is None:
@@ -484,14 +484,6 @@ def _killpg(pgid: int, sig: int) -> None:
         os.killpg(pgid, sig)
     except ProcessLookupError:
         pass
-
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return False
 
 
 def _group_alive(pgid: int) -> bool:
