@@ -81,6 +81,7 @@ def test_multipart_round_trip_with_verified_checksums(seaweed, bucket) -> None:
 
     result = writer.result
     assert result.parts == len(spy.sizes) == 3
+    assert spy.sizes == [5 * MiB, 5 * MiB, 2 * MiB + 12345]  # every part but the last is exact
     assert result.size == len(data) == sum(spy.sizes)
     # Our composite checksum, computed from the parts actually sent, is what the server recorded.
     offsets = [0, spy.sizes[0], spy.sizes[0] + spy.sizes[1], len(data)]
@@ -168,6 +169,23 @@ def test_in_flight_parts_are_bounded(seaweed, bucket) -> None:
         _write_in_chunks(writer, os.urandom(30 * MiB))
     assert writer.result.parts == 6
     assert peak == 2
+
+
+def test_part_buffers_are_reused(seaweed, bucket) -> None:
+    """12 parts through 2 slots use at most 4 buffers: fresh ones would cost a page fault per 4 KiB."""
+    store = _store(seaweed, bucket, max_in_flight=2)
+    bodies: dict[int, object] = {}  # kept alive, so a freed buffer's id cannot come back as a new one's
+
+    def record(params, **_):
+        bodies[id(params["Body"])] = params["Body"]
+
+    store.client.meta.events.register("before-parameter-build.s3.UploadPart", record)
+    data = os.urandom(12 * 5 * MiB + 7)
+    with store.multipart_upload("reused") as writer:
+        _write_in_chunks(writer, data, 3 * MiB + 1)  # writes straddle part boundaries
+    assert writer.result.parts == 13
+    assert len(bodies) <= 2 + 1 + 1  # in flight, being filled, and the short last part
+    assert store.get_bytes("reused") == data
 
 
 # -- failures ------------------------------------------------------------------------------

@@ -822,7 +822,13 @@ class _Part:
 
 class MultipartWriter:
     """The writer ``S3Store.multipart_upload`` yields. ``write`` blocks while ``max_in_flight``
-    parts are uploading (backpressure), so memory stays near part_size x (max_in_flight + 2)."""
+    parts are uploading (backpressure), so memory stays near part_size x (max_in_flight + 1).
+
+    Every part but the last is exactly its part size. Parts are filled in place in buffers
+    that are reused once their upload is done: fresh 16 MiB buffers would be mapped and
+    zero-filled by the kernel page by page for every part, and those page faults cost more
+    CPU than hashing the part (measured: about 0.7 CPU-s per 500 MB on this machine).
+    """
 
     def __init__(self, store: S3Store, key: str, upload_id: str) -> None:
         self.store = store
@@ -830,8 +836,9 @@ class MultipartWriter:
         self.upload_id = upload_id
         self.result: UploadResult | None = None
         self.bytes_written = 0
-        self._chunks: list[bytes] = []
-        self._buffered = 0
+        self._buffer: bytearray | None = None
+        self._filled = 0
+        self._spare: list[bytearray] = []
         self._next_part = 1
         self._parts: dict[int, _Part] = {}
         self._futures: list[Future] = []
@@ -849,18 +856,32 @@ class MultipartWriter:
         if self._closed:
             raise ValueError(f"write to {self.store.url(self.key)} after the upload finished")
         self._raise_if_failed()
-        if not isinstance(data, bytes):
-            data = bytes(data)
-        if data:
-            self._chunks.append(data)
-            self._buffered += len(data)
-            self.bytes_written += len(data)
-            if self._buffered >= self.store.part_size_for(self._next_part):
+        view = memoryview(data).cast("B")
+        size = len(view)
+        offset = 0
+        while offset < size:
+            if self._buffer is None:
+                self._buffer = self._take_buffer(self.store.part_size_for(self._next_part))
+            take = min(size - offset, len(self._buffer) - self._filled)
+            self._buffer[self._filled : self._filled + take] = view[offset : offset + take]
+            self._filled += take
+            offset += take
+            if self._filled == len(self._buffer):
                 self._submit_part()
-        return len(data)
+        self.bytes_written += size
+        return size
 
     def flush(self) -> None:
         pass
+
+    def _take_buffer(self, size: int) -> bytearray:
+        with self._lock:
+            while self._spare:
+                buffer = self._spare.pop()
+                if len(buffer) == size:
+                    return buffer
+        # Parts grow every max_parts // 10 parts: buffers of the old size are dropped.
+        return bytearray(size)
 
     def _raise_if_failed(self) -> None:
         if self._error is not None:
@@ -880,15 +901,20 @@ class MultipartWriter:
         except BaseException:
             self._slots.release()
             raise
-        body = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
-        self._chunks = []
-        self._buffered = 0
+        body = self._buffer if self._buffer is not None else bytearray()
+        if self._filled < len(body):
+            del body[self._filled :]  # the last part: shorter, and never reused
+        self._buffer = None
+        self._filled = 0
         self._next_part += 1
         future = self._pool.submit(self._upload_part, number, body)
-        future.add_done_callback(self._part_done)
+        future.add_done_callback(lambda done: self._part_done(done, body))
         self._futures.append(future)
 
-    def _part_done(self, future: Future) -> None:
+    def _part_done(self, future: Future, body: bytearray) -> None:
+        # The buffer goes back before the slot: the writer waiting on the slot then finds it.
+        with self._lock:
+            self._spare.append(body)
         self._slots.release()
         if future.cancelled():
             return
@@ -898,7 +924,7 @@ class MultipartWriter:
                 if self._error is None:
                     self._error = exc
 
-    def _upload_part(self, number: int, body: bytes) -> None:
+    def _upload_part(self, number: int, body: bytearray) -> None:
         store = self.store
         digest = hashlib.sha256(body).digest()
         checksum = base64.b64encode(digest).decode()
@@ -943,7 +969,7 @@ class MultipartWriter:
 
     def _complete(self) -> None:
         store = self.store
-        if self._buffered or self._next_part == 1:
+        if self._filled or self._next_part == 1:
             # The last part may be small; an empty stream is one empty part.
             self._submit_part()
         self._wait_all()
@@ -1000,7 +1026,8 @@ class MultipartWriter:
     def _abort(self) -> str:
         """Stop uploading and abort; return a note for the error message when abort failed."""
         self._closed = True
-        self._chunks = []
+        self._buffer = None
+        self._spare = []
         for future in self._futures:
             future.cancel()
         self._pool.shutdown(wait=True, cancel_futures=True)

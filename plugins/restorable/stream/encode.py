@@ -28,23 +28,31 @@ from restorable.stream.readahead import ReadAheadHashingReader
 log = logging.getLogger(__name__)
 
 
-def _fix_mmap_threshold() -> None:
-    """Keep big buffers (upload parts) in mmap so freed memory returns to the OS at once.
+# mallopt parameter numbers from glibc's malloc.h
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
 
-    glibc raises its mmap threshold dynamically after the first large free; from then on 16 MiB
-    part buffers come from the heap arenas of the upload threads and fragment them, and peak
-    RSS creeps up with the size of the backup. A fixed threshold keeps memory flat.
+
+def _fix_malloc_thresholds() -> None:
+    """Make glibc reuse the stream's chunk memory instead of handing it back and forth to the OS.
+
+    Every stage allocates ~1 MiB buffers and frees them a moment later. By default glibc trims
+    the heap top after each free over 128 KiB, so the next chunk is mapped and zero-filled by
+    the kernel again, page by page: on this machine those page faults cost about 0.8 CPU-s per
+    1.4 GB backup (8 % of the stream's CPU). A high trim threshold keeps the memory for reuse.
+    The mmap threshold is fixed too: glibc would otherwise raise it after the first large free,
+    and big one-off buffers would land in (and fragment) the heap arenas, so peak RSS would
+    creep up with the size of the backup.
     """
     try:
         libc = ctypes.CDLL("libc.so.6")
-        # M_MMAP_THRESHOLD, fixed (no more dynamic adjustment): above the 1 MiB stream chunks,
-        # which stay on the heap and are reused, below the 16 MiB part buffers.
-        libc.mallopt(-3, 4 << 20)
+        libc.mallopt(_M_MMAP_THRESHOLD, 4 << 20)  # above the 1 MiB chunks, below upload parts
+        libc.mallopt(_M_TRIM_THRESHOLD, 64 << 20)  # a few dozen chunks stay ready for reuse
     except (OSError, AttributeError):
         pass  # not glibc: nothing to tune
 
 
-_fix_mmap_threshold()
+_fix_malloc_thresholds()
 
 #: zstd level 1: on pg_dump output it compresses within 2% of level 3 (3.05x vs 3.10x on the
 #: sample shop database) for about half the CPU, and CPU is what a 2-core box lacks while the
