@@ -82,7 +82,8 @@ def scan_cmdlines(secret: str) -> list[str]:
 def build_rich_database(server, database: str, suffix: str, *, rows: int = 3000) -> dict[str, str]:
     """A small database with most things a restore can lose: roles, owners, grants, default
     privileges, enums, domains, identity and serial columns, partitions, views, a materialized
-    view, a trigger function, a standalone sequence, large objects, a dropped column."""
+    view, a trigger function, a standalone sequence, large objects, a dropped column, row-level
+    security, an event trigger, and the database's own owner, comment, privileges and settings."""
     roles = {
         "owner": f"app_owner_{suffix}",
         "reader": f"app_reader_{suffix}",
@@ -158,6 +159,32 @@ def build_rich_database(server, database: str, suffix: str, *, rows: int = 3000)
     )
     lo_oid = _query(conn, "select min(body) from public.documents")[0][0]
     _run(conn, f"alter large object {lo_oid} owner to {o}", f"grant select on large object {lo_oid} to {r}")
+    # Row-level security and an event trigger: pg_dump keeps them, the description must see them.
+    _run(
+        conn,
+        "alter table sales.orders enable row level security",
+        "alter table sales.customers force row level security",
+        f"create policy orders_paid on sales.orders for select to {r} using (status <> 'new')",
+        f"create policy orders_write on sales.orders as restrictive for insert to {w} with check (price < 1000)",
+        """create function public.ddl_noop() returns event_trigger language plpgsql as
+               $$ begin null; end $$""",
+        "create event trigger ddl_noop on ddl_command_end when tag in ('CREATE TABLE') "
+        "execute function public.ddl_noop()",
+    )
+    # What pg_dump leaves out without --create: the database's own properties.
+    db = sql.Identifier(database)
+    _run(
+        admin,
+        sql.SQL("alter database {} owner to {}").format(db, sql.Identifier(o)),
+        sql.SQL("comment on database {} is 'the shop''s orders'").format(db),
+        sql.SQL("alter database {} connection limit 40").format(db),
+        sql.SQL("alter database {} set work_mem to '7MB'").format(db),
+        sql.SQL('alter database {} set search_path to sales, "$user", public').format(db),
+        sql.SQL("alter role {} in database {} set statement_timeout to '5s'").format(sql.Identifier(r), db),
+        sql.SQL("revoke connect, temporary on database {} from public").format(db),
+        sql.SQL("grant connect on database {} to {}").format(db, sql.Identifier(r)),
+        sql.SQL("grant temporary on database {} to {} with grant option").format(db, sql.Identifier(w)),
+    )
     return roles
 
 
@@ -336,6 +363,21 @@ def test_round_trip_into_other_server(rich_source, pg_target_server, caplog):
     assert found.schema["sequences"] == metadata.schema["sequences"]
     assert found.schema["grants"] == metadata.schema["grants"]
     assert found.schema["owners"] == metadata.schema["owners"]
+    assert found.schema["row_security"] == metadata.schema["row_security"]
+    assert metadata.schema["row_security"]["table sales.customers"] == "forced"
+    assert metadata.schema["row_security"]["policy sales.orders.orders_write"]["permissive"] is False
+    assert found.schema["event_triggers"] == metadata.schema["event_triggers"]
+    assert metadata.schema["event_triggers"]["ddl_noop"]["tags"] == ["CREATE TABLE"]
+    # The database's own properties came back although the dump does not carry them.
+    props = metadata.schema["database_properties"]
+    assert found.schema["database_properties"] == props
+    assert props["owner"] == roles["owner"] and props["comment"] == "the shop's orders"
+    assert props["connection_limit"] == 40
+    assert props["settings"] == ['search_path=sales, "$user", public', "work_mem=7MB"]
+    assert props["role_settings"] == {roles["reader"]: ["statement_timeout=5s"]}
+    assert f"{roles['reader']}:CONNECT" in props["privileges"]
+    assert f"{roles['writer']}:TEMPORARY:grantable" in props["privileges"]
+    assert not [p for p in props["privileges"] if p.startswith("PUBLIC:")]
     assert table_md5s(restored_conn, list(metadata.row_counts)) == table_md5s(source, list(metadata.row_counts))
     lo_query = "select oid, md5(lo_get(oid)) from pg_largeobject_metadata order by oid"
     assert _query(restored_conn, lo_query) == _query(source, lo_query)

@@ -1,5 +1,6 @@
--- Roles the database uses: owners of its objects, grantees in its ACLs and default ACLs, roles
--- named in row-level security policies, the database owner, and (transitively) the roles these
+-- Roles the database uses: owners of its objects and event triggers, grantees in its ACLs and
+-- default ACLs and on the database itself, roles named in row-level security policies or given
+-- settings in this database, the database owner, and (transitively) the roles these
 -- are members of. Attributes only: this reads pg_roles, never pg_authid, and no password column.
 with recursive used(oid) as (
     select n.nspowner from pg_namespace n
@@ -14,6 +15,10 @@ with recursive used(oid) as (
     union select d.defaclrole from pg_default_acl d
     union select d.datdba from pg_database d where d.datname = current_database()
     union select r.role from pg_policy p cross join unnest(p.polroles) as r(role)
+    union select e.evtowner from pg_event_trigger e
+    union select rs.setrole from pg_db_role_setting rs join pg_database d on d.oid = rs.setdatabase
+    where d.datname = current_database()
+    union select (aclexplode(d.datacl)).grantee from pg_database d where d.datname = current_database()
     union select (aclexplode(n.nspacl)).grantee from pg_namespace n
     where n.nspname <> 'information_schema' and n.nspname !~ '^pg_'
     union select (aclexplode(c.relacl)).grantee from pg_class c join pg_namespace n on n.oid = c.relnamespace

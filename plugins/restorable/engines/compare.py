@@ -21,7 +21,7 @@ from typing import Any
 from restorable.engines.base import Description, SnapshotMetadata
 
 #: Sections that are one record (field -> value) rather than name -> definition.
-RECORD_SECTIONS = {"large_objects", "database"}
+RECORD_SECTIONS = {"large_objects", "database", "database_properties"}
 #: How a definition is shown in a message: long ones are cut.
 MAX_SHOWN = 160
 

@@ -36,6 +36,8 @@ KEYED_SECTIONS = (
     "owners",
     "grants",
     "default_acls",
+    "row_security",
+    "event_triggers",
 )
 #: Tables (or sequences) per statement when counting: one round trip per batch, not per table.
 BATCH = 200
@@ -103,6 +105,7 @@ def read_schema(pg: psycopg.Connection) -> dict[str, Any]:
     schema["sequences"] = read_sequences(pg)
     schema["large_objects"] = _single(pg, "large_objects")
     schema["database"] = _single(pg, "database")
+    schema["database_properties"] = _single(pg, "database_properties")
     return schema
 
 

@@ -31,6 +31,7 @@ from restorable.connections import ConnectionInfo
 from restorable.engines import pg_tools
 from restorable.engines.base import Description, Engine, RunningDump, SnapshotMetadata, TargetState
 from restorable.engines.pg_describe import prepare_session, read_description, read_roles
+from restorable.engines.pg_properties import apply_database_properties
 from restorable.engines.pg_tools import StreamTail, address
 from restorable.engines.sql_files import load_sql
 from restorable.exceptions import ConfigError, IntegrityError, RestoreRefused, ToolError
@@ -402,7 +403,9 @@ class PostgresEngine(Engine):
                 yield from self._restore_streaming(base_args, env, database)
             else:
                 yield from self._restore_spooled(base_args, env, database, jobs)
-        log.info("restore finished database=%s server=%s", database, server)
+        with pg_tools.connect(conn, pg_tools.maintenance_database(conn)) as admin:
+            not_applied = apply_database_properties(admin, database, metadata.schema.get("database_properties"))
+        log.info("restore finished database=%s server=%s properties_not_applied=%d", database, server, len(not_applied))
 
     def _restore_streaming(self, args: list[str], env: dict[str, str], database: str) -> Iterator[IO[bytes]]:
         proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
