@@ -93,6 +93,10 @@ class MariaDBServer:
                 "--auth-root-authentication-method=normal",
                 "--skip-test-db",
                 "--skip-name-resolve",
+                # Its own temporary directory, as the server has: two bootstraps running at once
+                # (the demo stack starts source and drill servers together) failed on a temporary
+                # table gone from the shared /tmp ("Could not remove temporary table").
+                f"--tmpdir={self.base_dir / 'tmp'}",
             ]
             if os.geteuid() == 0:
                 argv.append("--user=root")
