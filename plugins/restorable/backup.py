@@ -61,8 +61,15 @@ def run_backup(
     log.info("backup starting", engine=db.engine, source=source.describe(), key=key)
     t1 = time.monotonic()
     try:
-        with engine.capture(source) as (metadata, dump):
+        with engine.capture_streaming(source) as (pending, dump):
             timings["snapshot_seconds"] = time.monotonic() - t1
+
+            def progress(plain_bytes: int) -> None:
+                # Counting failed (rights, a lost connection): stop streaming now, not at the end.
+                pending.raise_if_failed()
+                if on_progress is not None:
+                    on_progress(plain_bytes)
+
             with store.multipart_upload(key, lock_mode=lock_mode, retain_until=retain_until) as upload:
                 digests = encode_stream(
                     dump.stdout,
@@ -70,10 +77,12 @@ def run_backup(
                     recipients=config.encryption.recipients,
                     level=db.compression.level,
                     threads=db.compression.threads,
-                    on_progress=on_progress,
+                    on_progress=progress,
                 )
-                # Inside the upload: a failed dump must abort it, not complete it.
+                # Inside the upload: a failed dump or metadata reading must abort it, not complete it.
                 dump.finish()
+                metadata = pending.result()
+            timings["metadata_seconds"] = pending.seconds or 0.0
     except RestorableError as exc:
         exc.database = exc.database or database_id
         exc.backup_id = exc.backup_id or backup_id

@@ -7,11 +7,13 @@ tests run for both engines (PostgreSQL 15 and MariaDB 10.11): the chain must not
 from __future__ import annotations
 
 import hashlib
+import importlib
 import logging
 import os
 import signal
 import threading
 import time
+import uuid
 from dataclasses import dataclass, replace
 
 import psutil
@@ -19,7 +21,14 @@ import pytest
 
 from restorable.backup import run_backup
 from restorable.connections import ConnectionInfo
-from restorable.exceptions import DecryptionError, IntegrityError, RestoreRefused, StorageError, ToolError
+from restorable.exceptions import (
+    ConfigError,
+    DecryptionError,
+    IntegrityError,
+    RestoreRefused,
+    StorageError,
+    ToolError,
+)
 from restorable.localstack.chain import make_chain
 from restorable.restore import restore_backup
 from restorable.stream.keys import generate_identity
@@ -186,6 +195,101 @@ def test_retried_run_with_same_id_does_not_duplicate(pg_chain):
     again = run_backup(chain.services, "shop", backup_id="20261125T020000Z-deadbeef")
     assert again.data.stored_sha256 == first.data.stored_sha256
     assert chain.services.catalog().backup_ids("shop") == ["20261125T020000Z-deadbeef"]
+
+
+def _slow_metadata(monkeypatch, engine: str, seconds: float) -> list[float]:
+    """Make the capture's metadata reading take ``seconds`` longer; return when it ended."""
+    module = importlib.import_module(f"restorable.engines.{engine}")
+    name = "read_roles" if engine == "postgres" else "count_rows"
+    original = getattr(module, name)
+    ended: list[float] = []
+
+    def slow(*args, **kwargs):
+        time.sleep(seconds)
+        result = original(*args, **kwargs)
+        ended.append(time.monotonic())
+        return result
+
+    monkeypatch.setattr(module, name, slow)
+    return ended
+
+
+def test_metadata_is_read_beside_the_stream(chain, case, monkeypatch):
+    """A slow count does not hold the dump back: the stream's first bytes flow while counting runs."""
+    metadata_ended = _slow_metadata(monkeypatch, case.engine, 3)
+    first_bytes: list[float] = []
+
+    def progress(done: int) -> None:
+        if not first_bytes:
+            first_bytes.append(time.monotonic())
+
+    manifest = run_backup(chain.services, "shop", on_progress=progress)
+    assert first_bytes[0] < metadata_ended[0] - 2
+    assert manifest.timings["metadata_seconds"] >= 3
+    assert sum(manifest.metadata.row_counts.values()) > 1000
+    copy = f"copy_{uuid.uuid4().hex[:8]}"
+    report = restore_backup(chain.services, "shop", manifest.backup_id, target=chain.target, database=copy)
+    assert report.differences == []  # the counts read beside the stream are those of the dump
+
+
+def test_metadata_failure_aborts_the_backup(chain, case, monkeypatch):
+    module = importlib.import_module(f"restorable.engines.{case.engine}")
+    if case.engine == "postgres":
+        import psycopg
+
+        def refuse(*_args, **_kwargs):
+            raise psycopg.errors.InsufficientPrivilege("permission denied for table secrets")
+
+        monkeypatch.setattr(module, "read_roles", refuse)
+        expected = ConfigError
+    else:
+        import pymysql
+
+        def refuse(*_args, **_kwargs):
+            raise pymysql.err.OperationalError(2013, "Lost connection to server during query")
+
+        monkeypatch.setattr(module, "count_rows", refuse)
+        expected = Exception
+    with pytest.raises(expected) as info:
+        run_backup(chain.services, "shop")
+    if case.engine == "postgres":
+        assert "permission denied for table secrets" in str(info.value) and "pg_read_all_data" in info.value.hint
+    store = chain.services.store()
+    assert chain.services.catalog().backup_ids("shop") == []
+    assert store.list_multipart_uploads("restorable/") == []
+
+
+def test_mariadb_slow_count_does_not_starve_the_dump(
+    tmp_path, mariadb_server, mariadb_target_server, seaweed, bucket, monkeypatch
+):
+    """MariaDB drops a client it cannot write to for net_write_timeout seconds. Counting before the
+    stream was read left the dump blocked on its pipe that long on a big database; beside the stream
+    it does not."""
+    database = f"wide_{uuid.uuid4().hex[:8]}"
+    mariadb_server.execute(f"CREATE DATABASE {database}")
+    # About 40 MB of dump: far more than the pipe and socket buffers between server and dump tool.
+    mariadb_server.execute(f"CREATE TABLE {database}.notes (id INT PRIMARY KEY, body TEXT) ENGINE=InnoDB")
+    mariadb_server.execute(
+        f"INSERT INTO {database}.notes SELECT seq, REPEAT(MD5(seq), 32) FROM {database}.seq_1_to_40000"
+    )
+    ((previous,),) = mariadb_server.query("SELECT @@GLOBAL.net_write_timeout")
+    mariadb_server.execute("SET GLOBAL net_write_timeout = 1")
+    try:
+        _slow_metadata(monkeypatch, "mysql", 4)
+        chain = make_chain(
+            tmp_path,
+            source=mariadb_server.connection(database),
+            engine="mysql",
+            s3=seaweed.connection(),
+            bucket=bucket,
+            target=mariadb_target_server.connection("mysql"),
+        )
+        manifest = run_backup(chain.services, "shop")
+    finally:
+        mariadb_server.execute(f"SET GLOBAL net_write_timeout = {int(previous)}")
+        mariadb_server.execute(f"DROP DATABASE {database}")
+    assert manifest.metadata.row_counts == {"notes": 40000}
+    assert manifest.data.plain_bytes > 40_000_000
 
 
 def _kill_children_named(name: str) -> bool:

@@ -8,12 +8,17 @@ later for a restore fed from a decoded stream. PostgreSQL and MariaDB/MySQL impl
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator
-from contextlib import AbstractContextManager
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import IO, Any, Literal
 
 from restorable.connections import ConnectionInfo
+
+log = logging.getLogger(__name__)
 
 TargetState = Literal["absent", "empty", "non_empty"]
 
@@ -70,6 +75,57 @@ class RunningDump(abc.ABC):
         """Stop the process now (a failure elsewhere in the chain)."""
 
 
+class PendingMetadata:
+    """A capture's metadata, read in the snapshot on a thread of its own while the dump streams.
+
+    Exact row counts scan every table. Read before the dump's output is consumed, they would add
+    a whole pass over the database to the backup's wall time while the dump sat blocked on its
+    pipe, and MySQL drops a client it cannot write to for ``net_write_timeout`` seconds (60 by
+    default): on a large database the dump itself would fail. ``result()`` waits for the reading
+    and raises whatever it raised; ``raise_if_failed()`` lets the stream stop early on a failure.
+    """
+
+    def __init__(self, read: Callable[[], SnapshotMetadata], *, cancel: Callable[[], None], name: str) -> None:
+        self._read = read
+        self._cancel = cancel
+        self._value: SnapshotMetadata | None = None
+        self._error: BaseException | None = None
+        self._started = time.monotonic()
+        #: Seconds the reading took, once it is done.
+        self.seconds: float | None = None
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._value = self._read()
+        except BaseException as exc:  # handed to the caller of result()
+            self._error = exc
+        finally:
+            self.seconds = time.monotonic() - self._started
+
+    def raise_if_failed(self) -> None:
+        """Raise the reading's error now if it has already failed (cheap; call it often)."""
+        if self._error is not None:
+            raise self._error
+
+    def result(self) -> SnapshotMetadata:
+        """Wait for the metadata; raise the reading's error if it failed."""
+        self._thread.join()
+        self.raise_if_failed()
+        assert self._value is not None
+        return self._value
+
+    def stop(self) -> None:
+        """Interrupt a reading still running (a failure elsewhere) and wait for its thread."""
+        if self._thread.is_alive():
+            try:
+                self._cancel()
+            except Exception as exc:  # the connection may be gone already
+                log.debug("cancelling the metadata reading failed error=%r", exc)
+        self._thread.join(timeout=60)
+
+
 @dataclass
 class Description:
     """Row counts and schema of a live database, in the shape of ``SnapshotMetadata``."""
@@ -93,11 +149,20 @@ class Engine(abc.ABC):
         """Check connectivity and tool versions; return them. Raises SourceUnreachable/ToolError."""
 
     @abc.abstractmethod
-    def capture(self, conn: ConnectionInfo) -> AbstractContextManager[tuple[SnapshotMetadata, RunningDump]]:
-        """Open a consistent snapshot, read its metadata, start the dump in it.
+    def capture_streaming(self, conn: ConnectionInfo) -> AbstractContextManager[tuple[PendingMetadata, RunningDump]]:
+        """Open a consistent snapshot, start the dump in it, and read the snapshot's metadata
+        (row counts, schema, roles) on a thread while the caller streams the dump.
 
-        Leaving the context kills the dump if it is still running and removes any password file.
+        Leaving the context stops the metadata reading and kills the dump if either is still
+        running, ends the snapshot and removes any password file.
         """
+
+    @contextmanager
+    def capture(self, conn: ConnectionInfo) -> Iterator[tuple[SnapshotMetadata, RunningDump]]:
+        """``capture_streaming`` with the metadata read before the dump is: for callers that need
+        it first (a restore fed straight from a capture). Backups use ``capture_streaming``."""
+        with self.capture_streaming(conn) as (pending, dump):
+            yield pending.result(), dump
 
     @abc.abstractmethod
     def describe(self, conn: ConnectionInfo) -> Description:

@@ -19,17 +19,17 @@ way mydumper does, under a brief global read lock:
    commit could happen: both snapshots are the same point.
 5. Session A runs ``UNLOCK TABLES``. ``lock_seconds`` in the metadata is how long the lock was held
    (tens of milliseconds: a process start, a connection and the dump's first 4 KiB of output).
-   Session B then reads the schema description and counts rows exactly in its snapshot, while
-   the dump waits on its full pipe. (information_schema is not transactional: like the dump's own
+   Session B then reads the schema description and counts rows exactly in its snapshot, on a
+   thread of its own while the chain streams the dump. (information_schema is not transactional: like the dump's own
    SHOW CREATE TABLE it sees the schema of the moment, which is why DDL must not run during a
    backup; reading it under the lock cost ten times the lock time and was dropped.)
 
 Limits: only transactional tables (InnoDB) are consistent this way, as with any
 ``--single-transaction`` dump; DDL while the dump runs breaks it; the account needs RELOAD
-(for the lock) and BINLOG MONITOR / REPLICATION CLIENT (for the position). The dump's connection
-keeps the server's ``net_write_timeout``: row counting happens before the chain reads the stream,
-so counting for longer than that (60 s by default) makes the server drop the dump's connection,
-and the backup fails cleanly (ToolError); raise ``net_write_timeout`` on very large servers.
+(for the lock) and BINLOG MONITOR / REPLICATION CLIENT (for the position). Counting runs beside
+the stream, never before it: the server drops a client it cannot write to for
+``net_write_timeout`` seconds (60 by default), so a dump left waiting on its pipe while large
+tables were counted would fail.
 
 DEFINERs on restore
 -------------------
@@ -65,7 +65,14 @@ from contextlib import contextmanager
 from typing import IO, Any
 
 from restorable.connections import ConnectionInfo
-from restorable.engines.base import Description, Engine, RunningDump, SnapshotMetadata, TargetState
+from restorable.engines.base import (
+    Description,
+    Engine,
+    PendingMetadata,
+    RunningDump,
+    SnapshotMetadata,
+    TargetState,
+)
 from restorable.engines.mysql_describe import (
     base_tables,
     count_rows,
@@ -248,7 +255,7 @@ class MySQLEngine(Engine):
         return argv
 
     @contextmanager
-    def capture(self, conn: ConnectionInfo) -> Iterator[tuple[SnapshotMetadata, RunningDump]]:
+    def capture_streaming(self, conn: ConnectionInfo) -> Iterator[tuple[PendingMetadata, RunningDump]]:
         database = self._database(conn)
         lock_wait = int(conn.extra.get("lock_wait_timeout", LOCK_WAIT_TIMEOUT))
         snapshot_timeout = float(conn.extra.get("snapshot_timeout", SNAPSHOT_TIMEOUT))
@@ -292,41 +299,48 @@ class MySQLEngine(Engine):
                 log.info("mysql global read lock released database=%s lock_seconds=%.4f", database, lock_seconds)
                 locker.close()
                 started = time.monotonic()
-                kinds = table_kinds(cur, database)
-                schema = describe_schema(cur, database, info["flavour"], kinds)
-                definer_list = definers(cur, database)
-                counts = count_rows(cur, database, base_tables(kinds))
-                count_seconds = time.monotonic() - started
-                snap.commit()
-                if count_seconds > 0.8 * info["net_write_timeout"]:
-                    log.warning(
-                        "mysql row counting took close to net_write_timeout database=%s seconds=%.1f limit=%s",
+
+                def read_metadata() -> SnapshotMetadata:
+                    # In the consistent-snapshot transaction the dump's own snapshot lines up with.
+                    import pymysql
+
+                    try:
+                        kinds = table_kinds(cur, database)
+                        schema = describe_schema(cur, database, info["flavour"], kinds)
+                        definer_list = definers(cur, database)
+                        counts = count_rows(cur, database, base_tables(kinds))
+                        snap.commit()
+                    except pymysql.err.MySQLError as exc:
+                        raise connection_error(exc, conn, database) from None
+                    position["snapshot_time"] = taken_at.isoformat()
+                    log.info(
+                        "mysql snapshot captured database=%s tables=%d count_seconds=%.2f binlog=%s:%s",
                         database,
-                        count_seconds,
-                        info["net_write_timeout"],
+                        len(counts),
+                        time.monotonic() - started,
+                        position.get("binlog_file"),
+                        position.get("binlog_position"),
                     )
-                position["snapshot_time"] = taken_at.isoformat()
-                metadata = SnapshotMetadata(
-                    server_version=info["version"],
-                    row_counts=counts,
-                    schema=schema,
-                    position=position,
-                    roles=[
-                        {**d, "restore": "rewritten to DEFINER=CURRENT_USER when missing on the target"}
-                        for d in definer_list
-                    ],
-                    tools={tool.name: tool.version},
-                    lock_seconds=round(lock_seconds, 4),
+                    return SnapshotMetadata(
+                        server_version=info["version"],
+                        row_counts=counts,
+                        schema=schema,
+                        position=position,
+                        roles=[
+                            {**d, "restore": "rewritten to DEFINER=CURRENT_USER when missing on the target"}
+                            for d in definer_list
+                        ],
+                        tools={tool.name: tool.version},
+                        lock_seconds=round(lock_seconds, 4),
+                    )
+
+                pending = PendingMetadata(
+                    read_metadata, cancel=lambda: self._kill_query(conn, database, snap), name="mysql-metadata"
                 )
-                log.info(
-                    "mysql snapshot captured database=%s tables=%d count_seconds=%.2f binlog=%s:%s",
-                    database,
-                    len(counts),
-                    count_seconds,
-                    position.get("binlog_file"),
-                    position.get("binlog_position"),
-                )
-            yield metadata, dump
+                try:
+                    yield pending, dump
+                finally:
+                    pending.stop()
         except Exception as exc:
             import pymysql
 
@@ -339,6 +353,16 @@ class MySQLEngine(Engine):
             for session in (snap, locker):
                 if session is not None and session.open:
                     session.close()
+
+    @staticmethod
+    def _kill_query(conn: ConnectionInfo, database: str, session: Any) -> None:
+        """Interrupt what ``session`` is running (a long count) from a connection of its own."""
+        killer = connect(conn, database)
+        try:
+            with killer.cursor() as cur:
+                cur.execute(f"KILL QUERY {int(session.thread_id())}")
+        finally:
+            killer.close()
 
     def _global_read_lock(self, lcur: Any, conn: ConnectionInfo, database: str) -> None:
         import pymysql

@@ -29,12 +29,26 @@ from psycopg import sql
 
 from restorable.connections import ConnectionInfo
 from restorable.engines import pg_tools
-from restorable.engines.base import Description, Engine, RunningDump, SnapshotMetadata, TargetState
+from restorable.engines.base import (
+    Description,
+    Engine,
+    PendingMetadata,
+    RunningDump,
+    SnapshotMetadata,
+    TargetState,
+)
 from restorable.engines.pg_describe import prepare_session, read_description, read_roles
 from restorable.engines.pg_properties import apply_database_properties
 from restorable.engines.pg_tools import StreamTail, address
 from restorable.engines.sql_files import load_sql
-from restorable.exceptions import ConfigError, IntegrityError, RestoreRefused, ToolError
+from restorable.exceptions import (
+    ConfigError,
+    IntegrityError,
+    RestorableError,
+    RestoreRefused,
+    SourceUnreachable,
+    ToolError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +166,7 @@ class PostgresEngine(Engine):
 
     # -------------------------------------------------------------------------------- capture
     @contextmanager
-    def capture(self, conn: ConnectionInfo) -> Iterator[tuple[SnapshotMetadata, RunningDump]]:
+    def capture_streaming(self, conn: ConnectionInfo) -> Iterator[tuple[PendingMetadata, RunningDump]]:
         database = self._database(conn)
         with ExitStack() as stack:
             pg = stack.enter_context(pg_tools.connect(conn, database))
@@ -204,26 +218,51 @@ class PostgresEngine(Engine):
                 pg_dump_version,
                 proc.pid,
             )
-            # pg_dump starts up (connects, imports the snapshot, locks tables) while we read the
-            # metadata; it blocks once its stdout pipe is full, which is harmless.
-            row_counts, schema = read_description(pg)
-            roles = read_roles(pg)
-            log.info(
-                "capture metadata database=%s tables=%d rows=%d seconds=%.2f",
-                database,
-                len(row_counts),
-                sum(row_counts.values()),
-                time.monotonic() - started,
+
+            def read_metadata() -> SnapshotMetadata:
+                # In the exporting transaction, which stays open (and its snapshot with it) until
+                # the context ends; pg_dump imported the same snapshot when it started.
+                try:
+                    row_counts, schema = read_description(pg)
+                    roles = read_roles(pg)
+                except psycopg.Error as exc:
+                    raise self._metadata_error(exc, conn, database) from None
+                log.info(
+                    "capture metadata database=%s tables=%d rows=%d seconds=%.2f",
+                    database,
+                    len(row_counts),
+                    sum(row_counts.values()),
+                    time.monotonic() - started,
+                )
+                return SnapshotMetadata(
+                    server_version=facts["server_version"],
+                    row_counts=row_counts,
+                    schema=schema,
+                    position=position,
+                    roles=roles,
+                    tools={"pg_dump": pg_dump_version},
+                )
+
+            pending = PendingMetadata(read_metadata, cancel=pg.cancel_safe, name="pg-metadata")
+            # Runs first on the way out: the reading must be over before the transaction ends.
+            stack.callback(pending.stop)
+            yield pending, dump
+
+    @staticmethod
+    def _metadata_error(exc: psycopg.Error, conn: ConnectionInfo, database: str) -> RestorableError:
+        where = address(conn, database)
+        text = str(exc).strip()
+        if isinstance(exc, psycopg.errors.InsufficientPrivilege):
+            return ConfigError(
+                f"user {conn.login!r} may not read every table of {where} to count its rows: {text}",
+                database=database,
+                hint="GRANT pg_read_all_data (PostgreSQL 14+) or SELECT on every table to the backup user",
             )
-            metadata = SnapshotMetadata(
-                server_version=facts["server_version"],
-                row_counts=row_counts,
-                schema=schema,
-                position=position,
-                roles=roles,
-                tools={"pg_dump": pg_dump_version},
-            )
-            yield metadata, dump
+        return SourceUnreachable(
+            f"reading row counts and schema of {where} in the backup's snapshot failed: {text}",
+            database=database,
+            hint="Nothing was committed; the backup can be retried",
+        )
 
     @staticmethod
     def _close_dump(dump: PgDumpProcess) -> None:
