@@ -438,10 +438,10 @@ def render(rows: list[dict]) -> str:
 
 
 def render_cpu(rows: list[dict]) -> str:
-    """Where the machine's CPU went, and the best throughput ratio that leaves."""
+    """Where the machine's CPU went, and the ratio ours would reach if no core ever idled."""
     head = (
         "| engine | sample | limit: machine CPU s | ours: machine CPU s (backup process with pg_dump / S3 server "
-        "/ database server) | ours can't beat (CPU / cores) | best ratio possible | ours/limit | stream alone MB/s |"
+        "/ database server) | floor: that CPU / cores | ratio at the floor | ours/limit | stream alone MB/s |"
     )
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:

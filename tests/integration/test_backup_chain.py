@@ -26,6 +26,7 @@ from restorable.exceptions import (
     DecryptionError,
     IntegrityError,
     RestoreRefused,
+    SourceUnreachable,
     StorageError,
     ToolError,
 )
@@ -249,11 +250,14 @@ def test_metadata_failure_aborts_the_backup(chain, case, monkeypatch):
             raise pymysql.err.OperationalError(2013, "Lost connection to server during query")
 
         monkeypatch.setattr(module, "count_rows", refuse)
-        expected = Exception
+        expected = SourceUnreachable
     with pytest.raises(expected) as info:
         run_backup(chain.services, "shop")
     if case.engine == "postgres":
         assert "permission denied for table secrets" in str(info.value) and "pg_read_all_data" in info.value.hint
+    else:
+        assert "Lost connection" in str(info.value)
+    assert info.value.backup_id
     store = chain.services.store()
     assert chain.services.catalog().backup_ids("shop") == []
     assert store.list_multipart_uploads("restorable/") == []
