@@ -417,12 +417,16 @@ def bench_mariadb(scale_mb: float, work: Path, s3: SeaweedS3) -> dict:
     }
 
 
+def markdown_table(head: str, lines: list[str]) -> str:
+    return "\n".join([head, "|" + "---|" * (head.count("|") - 1), *lines])
+
+
 def render(rows: list[dict]) -> str:
     head = (
         "| engine | sample | dump | stored | ratio | limit MB/s | ours MB/s | ours/limit | client CPU s limit/ours "
         "| peak RSS | naive s / RSS | pg_restore s | ours restore s | restore/pg_restore |"
     )
-    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    lines = []
     for r in rows:
         naive = f"{r['naive_seconds']:.1f} s / {r['naive_peak_rss_mib']:.0f} MiB" if "naive_seconds" in r else "-"
         lines.append(
@@ -434,7 +438,7 @@ def render(rows: list[dict]) -> str:
             f"{r.get('pg_restore_seconds', float('nan')):.1f} | {r['restore_seconds']:.1f} | "
             f"{r.get('restore_ratio', float('nan')):.2f} |"
         )
-    return "\n".join(lines)
+    return markdown_table(head, lines)
 
 
 def render_cpu(rows: list[dict]) -> str:
@@ -443,7 +447,7 @@ def render_cpu(rows: list[dict]) -> str:
         "| engine | sample | limit: machine CPU s | ours: machine CPU s (backup process with pg_dump / S3 server "
         "/ database server) | floor: that CPU / cores | ratio at the floor | ours/limit | stream alone MB/s |"
     )
-    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    lines = []
     for r in rows:
         alone = f"{r['stream_alone_mb_s']:.0f}" if "stream_alone_mb_s" in r else "-"
         lines.append(
@@ -453,7 +457,7 @@ def render_cpu(rows: list[dict]) -> str:
             f"| {r['cpu_floor_seconds']:.1f} s on {r['cores']} cores | {r['throughput_ratio_ceiling']:.2f} "
             f"| {r['throughput_ratio']:.2f} | {alone} |"
         )
-    return "\n".join(lines)
+    return markdown_table(head, lines)
 
 
 def main() -> None:
