@@ -205,6 +205,66 @@ def pipe(dump, out) -> int:
     return n
 
 
+def test_counts_read_beside_the_stream_are_the_snapshots(pg_server, pg_target_server, monkeypatch):
+    """Backups read counts on a thread while pg_dump streams; counted a second after the snapshot,
+    with a writer busy all along, they are still exactly what the dump holds."""
+    import io
+
+    from restorable.engines import postgres as postgres_module
+
+    database = _name("busy_beside")
+    conn = pg_server.create_database(database)
+    _run(
+        conn,
+        "create table ledger (id bigserial primary key, amount int not null, pad text)",
+        "insert into ledger (amount, pad) select g, repeat('p', 300) from generate_series(1, 20000) g",
+    )
+    original = postgres_module.read_description
+
+    def late(pg, **kwargs):
+        time.sleep(1.0)  # the writer commits more rows before a single one is counted
+        return original(pg, **kwargs)
+
+    monkeypatch.setattr(postgres_module, "read_description", late)
+    stop = threading.Event()
+    writes = {"n": 0}
+
+    def writer() -> None:
+        with psycopg.connect(
+            host=conn.host, port=conn.port, user=conn.login, password=conn.password, dbname=database, autocommit=True
+        ) as pg:
+            while not stop.is_set():
+                pg.execute("insert into ledger (amount, pad) select g, 'w' from generate_series(1, 20) g")
+                pg.execute("delete from ledger where id in (select id from ledger order by random() limit 7)")
+                writes["n"] += 1
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    try:
+        time.sleep(0.3)
+        with ENGINE.capture_streaming(conn) as (pending, dump):
+            at_snapshot = writes["n"]
+            stored = io.BytesIO()
+            pipe(dump, stored)
+            dump.finish()
+            metadata = pending.result()
+            during = writes["n"] - at_snapshot
+    finally:
+        stop.set()
+        thread.join(10)
+    assert during > 5, "the writer made no progress while counting: the test proves nothing"
+    assert _query(conn, "select count(*) from ledger")[0][0] != metadata.row_counts["public.ledger"]
+    target = pg_target_server.connection("postgres")
+    restored = _name("busy_beside_restored")
+    with ENGINE.restore(target, restored, metadata, overwrite=False) as out:
+        out.write(stored.getvalue())
+    found = ENGINE.describe(pg_target_server.connection(restored))
+    assert found.row_counts == metadata.row_counts
+    assert compare_descriptions(metadata, found) == []
+    ENGINE.drop_database(target, restored)
+    pg_server.drop_database(database)
+
+
 @pytest.fixture
 def rich_source(pg_server, pg_target_server):
     database = _name("rich")

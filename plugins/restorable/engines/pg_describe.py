@@ -80,8 +80,9 @@ def read_row_counts(pg: psycopg.Connection) -> dict[str, int]:
 def read_sequences(pg: psycopg.Connection) -> dict[str, dict[str, Any]]:
     """``last_value``/``is_called`` (and ``increment``) of every user sequence.
 
-    Sequences are not transactional: this reads their current state, not the snapshot's; pg_dump
-    reads them slightly later, so under concurrent use the dump holds values at or beyond these.
+    Sequences are not transactional: this reads their current state, not the snapshot's. A capture
+    reads them before it starts pg_dump, so under concurrent use the dump holds values at or beyond
+    these (which is what the comparison accepts), never behind them.
     """
     sequences = pg.execute(load_sql(ENGINE, "sequences")).fetchall()
     values: dict[str, dict[str, Any]] = {}
@@ -99,19 +100,24 @@ def read_sequences(pg: psycopg.Connection) -> dict[str, dict[str, Any]]:
     return dict(sorted(values.items()))
 
 
-def read_schema(pg: psycopg.Connection) -> dict[str, Any]:
-    """The schema description in the shared shape plus PostgreSQL's extra sections."""
+def read_schema(pg: psycopg.Connection, sequences: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The schema description in the shared shape plus PostgreSQL's extra sections.
+
+    ``sequences``, when given, were read earlier (see ``read_sequences``) and are used as they are.
+    """
     schema: dict[str, Any] = {name: _keyed(pg, name) for name in KEYED_SECTIONS}
-    schema["sequences"] = read_sequences(pg)
+    schema["sequences"] = read_sequences(pg) if sequences is None else sequences
     schema["large_objects"] = _single(pg, "large_objects")
     schema["database"] = _single(pg, "database")
     schema["database_properties"] = _single(pg, "database_properties")
     return schema
 
 
-def read_description(pg: psycopg.Connection) -> tuple[dict[str, int], dict[str, Any]]:
+def read_description(
+    pg: psycopg.Connection, *, sequences: dict[str, dict[str, Any]] | None = None
+) -> tuple[dict[str, int], dict[str, Any]]:
     """(row_counts, schema) of the database ``pg`` is connected to, in its current transaction."""
-    return read_row_counts(pg), read_schema(pg)
+    return read_row_counts(pg), read_schema(pg, sequences)
 
 
 def read_roles(pg: psycopg.Connection) -> list[dict[str, Any]]:

@@ -37,7 +37,7 @@ from restorable.engines.base import (
     SnapshotMetadata,
     TargetState,
 )
-from restorable.engines.pg_describe import prepare_session, read_description, read_roles
+from restorable.engines.pg_describe import prepare_session, read_description, read_roles, read_sequences
 from restorable.engines.pg_properties import apply_database_properties
 from restorable.engines.pg_tools import StreamTail, address
 from restorable.engines.sql_files import load_sql
@@ -190,6 +190,9 @@ class PostgresEngine(Engine):
                 "in_recovery": facts["in_recovery"],
             }
 
+            # Sequences are not transactional: read before pg_dump starts, so that the values it
+            # dumps are at or beyond these (the comparison accepts a restored sequence ahead).
+            sequences = read_sequences(pg)
             passfile = stack.enter_context(pg_tools.password_file(conn))
             args = [
                 pg_dump,
@@ -223,7 +226,7 @@ class PostgresEngine(Engine):
                 # In the exporting transaction, which stays open (and its snapshot with it) until
                 # the context ends; pg_dump imported the same snapshot when it started.
                 try:
-                    row_counts, schema = read_description(pg)
+                    row_counts, schema = read_description(pg, sequences=sequences)
                     roles = read_roles(pg)
                 except psycopg.Error as exc:
                     raise self._metadata_error(exc, conn, database) from None
