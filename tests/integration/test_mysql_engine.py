@@ -224,7 +224,22 @@ def test_round_trip_into_other_server_under_another_name(
     assert mariadb_target_server.password not in caplog.text
 
 
-def test_counts_exact_under_concurrent_writes(engine, mariadb_server, mariadb_target_server, source_db):
+@pytest.mark.parametrize("beside", [False, True], ids=["counted-first", "counted-beside-the-stream"])
+def test_counts_exact_under_concurrent_writes(
+    engine, mariadb_server, mariadb_target_server, source_db, beside, monkeypatch
+):
+    """Counts equal the dump's content with a writer busy throughout; backups count beside the
+    stream (capture_streaming), here a second late, while the writer keeps committing."""
+    if beside:
+        from restorable.engines import mysql as mysql_module
+
+        original = mysql_module.count_rows
+
+        def late(*args, **kwargs):
+            time.sleep(1.0)
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(mysql_module, "count_rows", late)
     stop = threading.Event()
     ops = {"n": 0, "during_capture": 0}
     capturing = threading.Event()
@@ -252,11 +267,14 @@ def test_counts_exact_under_concurrent_writes(engine, mariadb_server, mariadb_ta
     thread.start()
     time.sleep(0.3)
     capturing.set()
-    with engine.capture(source_db) as (metadata, dump):
+    with engine.capture_streaming(source_db) as (pending, dump):
+        if not beside:
+            pending.result()
         at_snapshot = ops["during_capture"]
         # A slow reader: the dump takes seconds while the writer keeps committing.
         data = _read_all(dump, chunk=32 * 1024, pause=0.02)
         dump.finish()
+        metadata = pending.result()
     after = ops["during_capture"]
     stop.set()
     thread.join(10)
