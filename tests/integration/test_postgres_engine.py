@@ -607,6 +607,32 @@ def test_restore_failure_reports_stderr(small_source, pg_target_server):
 
 
 @pytest.mark.integration
+def test_property_that_cannot_be_applied_keeps_the_data_and_is_reported(small_source, pg_target_server, caplog):
+    """A recorded database property the target cannot take (here a grantee it does not have) is
+    logged and shows in the comparison by name; the restored data stays."""
+    target = pg_target_server.connection("postgres")
+    name = _name("partial_props")
+    with ENGINE.capture(small_source) as (metadata, dump):
+        data = b"".join(iter_chunks(dump.stdout))
+        dump.finish()
+    props = metadata.schema["database_properties"]
+    props["privileges"] = sorted([*props["privileges"], "ghost_role_xyz:CONNECT"])
+    props["settings"] = [*props["settings"], "work_mem=3MB"]
+    with ENGINE.restore(target, name, metadata, overwrite=False) as out:
+        out.write(data)
+    try:
+        assert "no such role on the target server" in caplog.text
+        found = ENGINE.describe(pg_target_server.connection(name))
+        assert found.row_counts == metadata.row_counts  # the data is there
+        assert found.schema["database_properties"]["settings"] == ["work_mem=3MB"]  # the rest applied
+        differences = compare_descriptions(metadata, found)
+        assert len(differences) == 1 and "database_properties.privileges" in differences[0]
+        assert "ghost_role_xyz:CONNECT" in differences[0]
+    finally:
+        ENGINE.drop_database(target, name)
+
+
+@pytest.mark.integration
 def test_list_dump(small_source):
     with ENGINE.capture(small_source) as (_metadata, dump):
         data = b"".join(iter_chunks(dump.stdout))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -104,7 +105,14 @@ def apply_database_properties(admin: psycopg.Connection, database: str, props: d
     return notes
 
 
-def _apply_privileges(admin, database: str, recorded: list[str], roles: set[str], run, notes: list[str]) -> None:
+def _apply_privileges(
+    admin: psycopg.Connection,
+    database: str,
+    recorded: list[str],
+    roles: set[str],
+    run: Callable[[str, sql.Composable], None],
+    notes: list[str],
+) -> None:
     """Grant what was recorded and is missing; revoke what the target has and was not recorded."""
     wanted: set[tuple[str, str, bool]] = set()
     for item in recorded:
