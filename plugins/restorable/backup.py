@@ -7,10 +7,12 @@ nothing half-done can ever look complete.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import socket
 import time
-from collections.abc import Callable
-from datetime import timedelta
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from restorable.engines.base import engine_for
@@ -90,6 +92,16 @@ def run_backup(
         raise
     timings["stream_seconds"] = time.monotonic() - t1
     result = upload.result
+    # Before the manifest (the commit): a crash in between leaves an orphan, never a manifest
+    # pointing at values it cannot restore. A retried run overwrites it (a new version).
+    sealed = seal_values(
+        store,
+        catalog.sealed_key(database_id, backup_id),
+        metadata.sealed,
+        config.encryption.recipients,
+        lock_mode=lock_mode,
+        retain_until=retain_until,
+    )
     finished = utcnow()
     timings["total_seconds"] = time.monotonic() - t0
     metadata.tools = {**tools, **metadata.tools}
@@ -117,6 +129,7 @@ def run_backup(
         timings={k: round(v, 3) for k, v in timings.items()},
         run=run or {"by": "cli", "host": socket.gethostname()},
         source={"conn_id": db.conn_id, "host": source.host, "port": source.port, "database": source.schema},
+        sealed=sealed,
     )
     catalog.write_manifest(manifest, lock_mode=lock_mode, retain_until=retain_until)
     log.info(
@@ -127,3 +140,24 @@ def run_backup(
         stored_sha256=digests.stored_sha256,
     )
     return manifest
+
+
+def seal_values(
+    store: Any,
+    key: str,
+    values: dict[str, Any],
+    recipients: Sequence[str],
+    *,
+    lock_mode: str | None,
+    retain_until: datetime | None,
+) -> dict[str, Any] | None:
+    """Store ``values`` age-encrypted to the backup's recipients; return what the manifest records."""
+    if not values:
+        return None
+    import pyrage
+
+    from restorable.stream.keys import parse_recipients
+
+    stored = pyrage.encrypt(json.dumps(values, sort_keys=True).encode(), parse_recipients(recipients))
+    store.put_bytes(key, stored, lock_mode=lock_mode, retain_until=retain_until)
+    return {"key": key, "sha256": hashlib.sha256(stored).hexdigest(), "bytes": len(stored)}

@@ -19,6 +19,8 @@ from restorable.exceptions import NotFound, StorageError
 from restorable.manifest import BackupManifest, iso, utcnow
 
 MANIFEST = "manifest.json"
+#: The age-encrypted values kept out of the manifest (see SnapshotMetadata.sealed).
+SEALED = "sealed.json.age"
 VERIFICATIONS = "verifications"
 
 
@@ -55,6 +57,9 @@ class Catalog:
 
     def manifest_key(self, database_id: str, backup_id: str) -> str:
         return self.backup_prefix(database_id, backup_id) + MANIFEST
+
+    def sealed_key(self, database_id: str, backup_id: str) -> str:
+        return self.backup_prefix(database_id, backup_id) + SEALED
 
     # --- manifests ------------------------------------------------------------------------
     def write_manifest(

@@ -69,6 +69,8 @@ class BackupManifest:
     timings: dict[str, float] = field(default_factory=dict)
     run: dict[str, Any] = field(default_factory=dict)
     source: dict[str, Any] = field(default_factory=dict)
+    #: The age-encrypted object holding ``metadata.sealed`` ({"key", "sha256", "bytes"}), if any.
+    sealed: dict[str, Any] | None = None
     format: str = FORMAT
 
     @property
@@ -76,7 +78,10 @@ class BackupManifest:
         return parse_iso(self.created_at)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        # Sealed values go into their own encrypted object, never into the manifest.
+        data["metadata"].pop("sealed", None)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BackupManifest:

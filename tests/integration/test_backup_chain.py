@@ -21,6 +21,7 @@ import pytest
 
 from restorable.backup import run_backup
 from restorable.connections import ConnectionInfo
+from restorable.engines import pg_tools
 from restorable.exceptions import (
     ConfigError,
     DecryptionError,
@@ -188,6 +189,42 @@ def test_mariadb_round_trip_into_another_server(
         mariadb_server, mariadb_sample.schema
     )
     mariadb_target_server.drop_database("restored_shopdb")
+
+
+def test_database_settings_are_sealed_not_in_the_manifest(pg_chain, pg_server, pg_sample, seaweed, bucket):
+    """ALTER DATABASE ... SET can hold a secret (PostgREST's app.jwt_secret): the manifest keeps its
+    sha256, the value travels age-encrypted beside it, and a restore puts it back."""
+    from psycopg import sql
+
+    secret = "jwt-" + uuid.uuid4().hex
+    db = sql.Identifier(pg_sample.schema)
+    with pg_server.connect() as pg:
+        pg.execute(sql.SQL("alter database {} set app.jwt_secret to {}").format(db, sql.Literal(secret)))
+        pg.execute(sql.SQL("alter database {} set work_mem to '6MB'").format(db))
+    chain = pg_chain
+    manifest = run_backup(chain.services, "shop")
+    store = chain.services.store()
+    stored_manifest = store.get_bytes(chain.services.catalog().manifest_key("shop", manifest.backup_id))
+    assert secret.encode() not in stored_manifest
+    assert manifest.sealed and manifest.sealed["key"].endswith("/sealed.json.age")
+    sealed = store.get_bytes(manifest.sealed["key"])
+    assert secret.encode() not in sealed and sealed.startswith(b"age-encryption.org/v1")
+
+    copy = f"sealed_{uuid.uuid4().hex[:8]}"
+    report = restore_backup(chain.services, "shop", manifest.backup_id, target=chain.target, database=copy)
+    assert report.differences == []
+    with pg_tools.connect(chain.target, copy) as pg:  # the restored database has the values back
+        assert pg.execute("show app.jwt_secret").fetchone()[0] == secret
+        assert pg.execute("show work_mem").fetchone()[0] == "6MB"
+
+    # With another identity the sealed values fail first, before the target is touched.
+    other_identity, _recipient = generate_identity()
+    with pytest.raises(DecryptionError, match="sealed.json.age"):
+        restore_backup(
+            chain.services, "shop", manifest.backup_id, target=chain.target, database="never", identity=other_identity
+        )
+    with pg_tools.connect(chain.target, "postgres") as pg:
+        assert pg.execute("select count(*) from pg_database where datname = 'never'").fetchone()[0] == 0
 
 
 def test_retried_run_with_same_id_does_not_duplicate(pg_chain):

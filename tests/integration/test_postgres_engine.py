@@ -19,7 +19,7 @@ from psycopg import sql
 from restorable.connections import ConnectionInfo
 from restorable.engines import pg_tools
 from restorable.engines.base import Description, SnapshotMetadata, iter_chunks
-from restorable.engines.compare import compare_descriptions
+from restorable.engines.compare import compare_descriptions, digest_setting
 from restorable.engines.postgres import PostgresEngine
 from restorable.engines.sql_files import load_sql
 from restorable.exceptions import (
@@ -430,11 +430,15 @@ def test_round_trip_into_other_server(rich_source, pg_target_server, caplog):
     assert metadata.schema["event_triggers"]["ddl_noop"]["tags"] == ["CREATE TABLE"]
     # The database's own properties came back although the dump does not carry them.
     props = metadata.schema["database_properties"]
-    assert found.schema["database_properties"] == props
     assert props["owner"] == roles["owner"] and props["comment"] == "the shop's orders"
     assert props["connection_limit"] == 40
-    assert props["settings"] == ['search_path=sales, "$user", public', "work_mem=7MB"]
-    assert props["role_settings"] == {roles["reader"]: ["statement_timeout=5s"]}
+    # Setting values may be secrets: the manifest's copy holds digests, the values are sealed.
+    settings = ['search_path=sales, "$user", public', "work_mem=7MB"]
+    assert metadata.sealed["database_properties"]["settings"] == settings
+    assert props["settings"] == [digest_setting(s) for s in settings]
+    assert metadata.sealed["database_properties"]["role_settings"] == {roles["reader"]: ["statement_timeout=5s"]}
+    assert found.schema["database_properties"]["settings"] == settings
+    assert found.schema["database_properties"]["role_settings"] == {roles["reader"]: ["statement_timeout=5s"]}
     assert f"{roles['reader']}:CONNECT" in props["privileges"]
     assert f"{roles['writer']}:TEMPORARY:grantable" in props["privileges"]
     assert not [p for p in props["privileges"] if p.startswith("PUBLIC:")]
@@ -617,7 +621,8 @@ def test_property_that_cannot_be_applied_keeps_the_data_and_is_reported(small_so
         dump.finish()
     props = metadata.schema["database_properties"]
     props["privileges"] = sorted([*props["privileges"], "ghost_role_xyz:CONNECT"])
-    props["settings"] = [*props["settings"], "work_mem=3MB"]
+    props["settings"] = [*props["settings"], digest_setting("work_mem=3MB")]
+    metadata.sealed = {"database_properties": {"settings": ["work_mem=3MB"], "role_settings": {}}}
     with ENGINE.restore(target, name, metadata, overwrite=False) as out:
         out.write(data)
     try:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from psycopg import sql
 
-from restorable.engines.pg_properties import _set_statement, apply_database_properties
+from restorable.engines.compare import digest_setting, seal_view
+from restorable.engines.pg_properties import _set_statement, apply_database_properties, seal_settings
 
 PREFIX = sql.SQL("ALTER DATABASE {}").format(sql.Identifier("shop"))
 
@@ -49,3 +50,29 @@ def test_what_cannot_be_written_safely_is_refused(setting: str) -> None:
 def test_backups_made_before_properties_were_recorded_apply_nothing() -> None:
     assert apply_database_properties(None, "shop", None) == []  # type: ignore[arg-type]
     assert apply_database_properties(None, "shop", {}) == []  # type: ignore[arg-type]
+
+
+def test_settings_are_sealed_and_compared_by_digest() -> None:
+    props = {
+        "owner": "app",
+        "settings": ["app.jwt_secret=hunter2-very-secret", "work_mem=7MB"],
+        "role_settings": {"reader": ["statement_timeout=5s"]},
+    }
+    sealed = seal_settings(props)
+    assert sealed == {
+        "settings": ["app.jwt_secret=hunter2-very-secret", "work_mem=7MB"],
+        "role_settings": {"reader": ["statement_timeout=5s"]},
+    }
+    assert "hunter2" not in repr(props)  # what goes into the manifest
+    assert props["settings"][0].startswith("app.jwt_secret=sha256:")
+    # A restored database holds the values; seen through the manifest's digests, it matches.
+    found = {"owner": "app", **sealed}
+    assert seal_view(found, props) == props
+    assert seal_view({**found, "settings": ["work_mem=7MB"]}, props)["settings"] != props["settings"]
+    # Manifests with plain values (none sealed) compare as they are.
+    assert seal_view(found, {"settings": ["work_mem=7MB"]}) == found
+
+
+def test_a_digest_is_never_written_back_as_a_value() -> None:
+    assert render(digest_setting("app.jwt_secret=x")) is None
+    assert render("app.note=sha256:not-a-digest") is not None

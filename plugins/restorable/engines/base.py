@@ -59,6 +59,10 @@ class SnapshotMetadata:
     tools: dict[str, str] = field(default_factory=dict)
     #: Seconds any lock was held to line the snapshot up (MySQL's brief global read lock).
     lock_seconds: float | None = None
+    #: Values a restore needs that may be secrets (``ALTER DATABASE ... SET app.jwt_secret``): never
+    #: written into the manifest, which holds their sha256 only; the backup stores them
+    #: age-encrypted beside it and a restore decrypts them with the same identity as the data.
+    sealed: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
 class RunningDump(abc.ABC):

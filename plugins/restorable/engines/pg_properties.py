@@ -23,6 +23,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from restorable.engines.compare import SEALED_MARK, digest_setting
+
 log = logging.getLogger(__name__)
 
 #: Settings whose stored value is an already quoted list (pg_dump's variable_is_guc_list_quote):
@@ -48,10 +50,36 @@ where d.datname = %s
 """
 
 
-def apply_database_properties(admin: psycopg.Connection, database: str, props: dict[str, Any] | None) -> list[str]:
-    """Apply recorded ``props`` to ``database`` through ``admin`` (autocommit); return what was not applied."""
+def seal_settings(props: dict[str, Any] | None) -> dict[str, Any]:
+    """Replace the setting values in ``props`` with their sha256 (in place); return the values.
+
+    A database setting can hold a secret (PostgREST's ``app.jwt_secret`` is the classic one); the
+    manifest is not encrypted, so it keeps digests, and the values travel age-encrypted beside it.
+    """
+    if not props:
+        return {}
+    sealed = {"settings": list(props.get("settings") or []), "role_settings": dict(props.get("role_settings") or {})}
+    props["settings"] = [digest_setting(s) for s in sealed["settings"]]
+    props["role_settings"] = {
+        role: [digest_setting(s) for s in settings] for role, settings in sealed["role_settings"].items()
+    }
+    return sealed
+
+
+def apply_database_properties(
+    admin: psycopg.Connection,
+    database: str,
+    props: dict[str, Any] | None,
+    sealed: dict[str, Any] | None = None,
+) -> list[str]:
+    """Apply recorded ``props`` to ``database`` through ``admin`` (autocommit); return what was not applied.
+
+    ``sealed`` holds the setting values the manifest keeps only as digests (``seal_settings``).
+    """
     if not props:
         return []  # a backup made before these were recorded
+    if sealed:
+        props = {**props, **sealed}
     notes: list[str] = []
     target = sql.Identifier(database)
     roles = {name for (name,) in admin.execute("select rolname from pg_roles").fetchall()}
@@ -146,6 +174,8 @@ def _apply_privileges(
 def _set_statement(prefix: sql.Composable, setting: str) -> sql.Composable | None:
     """``<prefix> SET name TO value`` for one stored ``name=value``; None when it cannot be written safely."""
     name, sep, value = setting.partition("=")
+    if re.fullmatch(re.escape(SEALED_MARK) + "[0-9a-f]{64}", value):
+        return None  # only a digest: the sealed values did not reach this restore
     if not sep or not re.fullmatch(r"[A-Za-z_][\w$]*(\.[A-Za-z_][\w$]*)*", name):
         return None
     quoted_name = sql.SQL(".").join(sql.Identifier(part) for part in name.split("."))

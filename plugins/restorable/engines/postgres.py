@@ -38,7 +38,7 @@ from restorable.engines.base import (
     TargetState,
 )
 from restorable.engines.pg_describe import prepare_session, read_description, read_roles, read_sequences
-from restorable.engines.pg_properties import apply_database_properties
+from restorable.engines.pg_properties import apply_database_properties, seal_settings
 from restorable.engines.pg_tools import StreamTail, address
 from restorable.engines.sql_files import load_sql
 from restorable.exceptions import (
@@ -237,6 +237,7 @@ class PostgresEngine(Engine):
                     sum(row_counts.values()),
                     time.monotonic() - started,
                 )
+                settings = seal_settings(schema.get("database_properties"))
                 return SnapshotMetadata(
                     server_version=facts["server_version"],
                     row_counts=row_counts,
@@ -244,6 +245,7 @@ class PostgresEngine(Engine):
                     position=position,
                     roles=roles,
                     tools={"pg_dump": pg_dump_version},
+                    sealed={"database_properties": settings} if any(settings.values()) else {},
                 )
 
             pending = PendingMetadata(read_metadata, cancel=pg.cancel_safe, name="pg-metadata")
@@ -446,7 +448,12 @@ class PostgresEngine(Engine):
             else:
                 yield from self._restore_spooled(base_args, env, database, jobs)
         with pg_tools.connect(conn, pg_tools.maintenance_database(conn)) as admin:
-            not_applied = apply_database_properties(admin, database, metadata.schema.get("database_properties"))
+            not_applied = apply_database_properties(
+                admin,
+                database,
+                metadata.schema.get("database_properties"),
+                metadata.sealed.get("database_properties"),
+            )
         log.info("restore finished database=%s server=%s properties_not_applied=%d", database, server, len(not_applied))
 
     def _restore_streaming(self, args: list[str], env: dict[str, str], database: str) -> Iterator[IO[bytes]]:
