@@ -89,6 +89,18 @@ def verify_backup(
             problems.append(
                 f"stored object is {record['stored_bytes']} bytes, the manifest says {manifest.data.stored_bytes}"
             )
+        if manifest.sealed:
+            # The sealed settings are part of what a restore needs: re-read them too (and, deep,
+            # decrypt them: a wrong key raises DecryptionError like the data's).
+            if deep:
+                from restorable.restore import open_sealed
+
+                open_sealed(catalog.store, manifest, identity or services.identity())
+            else:
+                sealed = catalog.store.get_bytes(manifest.sealed["key"])
+                if hashlib.sha256(sealed).hexdigest() != manifest.sealed["sha256"]:
+                    problems.append(f"{manifest.sealed['key']} differs from the sha256 in the manifest")
+            record["sealed_sha256"] = manifest.sealed["sha256"]
     except DecryptionError:
         raise  # a wrong key says nothing about the backup
     except IntegrityError as exc:

@@ -226,6 +226,15 @@ def test_database_settings_are_sealed_not_in_the_manifest(pg_chain, pg_server, p
     with pg_tools.connect(chain.target, "postgres") as pg:
         assert pg.execute("select count(*) from pg_database where datname = 'never'").fetchone()[0] == 0
 
+    # Verification re-reads (and, deep, decrypts) the sealed object too; tampering is caught.
+    assert verify_backup(chain.services, "shop", manifest.backup_id)["ok"]
+    assert verify_backup(chain.services, "shop", manifest.backup_id, deep=True)["ok"]
+    store.put_bytes(manifest.sealed["key"], sealed[:-1] + bytes([sealed[-1] ^ 1]))
+    with pytest.raises(IntegrityError, match="sealed.json.age differs"):
+        verify_backup(chain.services, "shop", manifest.backup_id)
+    with pytest.raises(IntegrityError, match="sealed.json.age has sha256"):
+        restore_backup(chain.services, "shop", manifest.backup_id, target=chain.target, database="never")
+
 
 def test_retried_run_with_same_id_does_not_duplicate(pg_chain):
     chain = pg_chain
