@@ -197,6 +197,26 @@ def drop_roles(server, roles: dict[str, str]) -> None:
                 pass  # still owns something in a database another test left behind
 
 
+def start_ledger_writer(conn: ConnectionInfo) -> tuple[dict[str, int], threading.Event, threading.Thread]:
+    """A thread inserting and deleting ledger rows in ``conn``'s database until the event is set;
+    ``writes["n"]`` counts its committed rounds."""
+    stop = threading.Event()
+    writes = {"n": 0}
+
+    def writer() -> None:
+        with psycopg.connect(
+            host=conn.host, port=conn.port, user=conn.login, password=conn.password, dbname=conn.schema, autocommit=True
+        ) as pg:
+            while not stop.is_set():
+                pg.execute("insert into ledger (amount, pad) select g, 'w' from generate_series(1, 20) g")
+                pg.execute("delete from ledger where id in (select id from ledger order by random() limit 7)")
+                writes["n"] += 1
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    return writes, stop, thread
+
+
 def pipe(dump, out) -> int:
     n = 0
     for chunk in iter_chunks(dump.stdout):
@@ -226,20 +246,7 @@ def test_counts_read_beside_the_stream_are_the_snapshots(pg_server, pg_target_se
         return original(pg, **kwargs)
 
     monkeypatch.setattr(postgres_module, "read_description", late)
-    stop = threading.Event()
-    writes = {"n": 0}
-
-    def writer() -> None:
-        with psycopg.connect(
-            host=conn.host, port=conn.port, user=conn.login, password=conn.password, dbname=database, autocommit=True
-        ) as pg:
-            while not stop.is_set():
-                pg.execute("insert into ledger (amount, pad) select g, 'w' from generate_series(1, 20) g")
-                pg.execute("delete from ledger where id in (select id from ledger order by random() limit 7)")
-                writes["n"] += 1
-
-    thread = threading.Thread(target=writer, daemon=True)
-    thread.start()
+    writes, stop, thread = start_ledger_writer(conn)
     try:
         time.sleep(0.3)
         with ENGINE.capture_streaming(conn) as (pending, dump):
@@ -478,20 +485,7 @@ def test_consistency_under_concurrent_writes(pg_server, pg_target_server):
         "create table ledger (id bigserial primary key, amount int not null, pad text)",
         "insert into ledger (amount, pad) select g, repeat('p', 300) from generate_series(1, 20000) g",
     )
-    stop = threading.Event()
-    writes = {"n": 0}
-
-    def writer() -> None:
-        with psycopg.connect(
-            host=conn.host, port=conn.port, user=conn.login, password=conn.password, dbname=database, autocommit=True
-        ) as pg:
-            while not stop.is_set():
-                pg.execute("insert into ledger (amount, pad) select g, 'w' from generate_series(1, 20) g")
-                pg.execute("delete from ledger where id in (select id from ledger order by random() limit 7)")
-                writes["n"] += 1
-
-    thread = threading.Thread(target=writer, daemon=True)
-    thread.start()
+    writes, stop, thread = start_ledger_writer(conn)
     target = pg_target_server.connection("postgres")
     restored = _name("busy_restored")
     try:
