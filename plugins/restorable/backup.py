@@ -7,18 +7,17 @@ nothing half-done can ever look complete.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import socket
 import time
-from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from restorable.engines.base import engine_for
 from restorable.exceptions import RestorableError
 from restorable.logs import backup_log
 from restorable.manifest import BackupManifest, StoredObject, iso, new_backup_id, utcnow
+from restorable.sealed import write_sealed
 from restorable.services import Services
 
 
@@ -94,7 +93,7 @@ def run_backup(
     result = upload.result
     # Before the manifest (the commit): a crash in between leaves an orphan, never a manifest
     # pointing at values it cannot restore. A retried run overwrites it (a new version).
-    sealed = seal_values(
+    sealed = write_sealed(
         store,
         catalog.sealed_key(database_id, backup_id),
         metadata.sealed,
@@ -140,24 +139,3 @@ def run_backup(
         stored_sha256=digests.stored_sha256,
     )
     return manifest
-
-
-def seal_values(
-    store: Any,
-    key: str,
-    values: dict[str, Any],
-    recipients: Sequence[str],
-    *,
-    lock_mode: str | None,
-    retain_until: datetime | None,
-) -> dict[str, Any] | None:
-    """Store ``values`` age-encrypted to the backup's recipients; return what the manifest records."""
-    if not values:
-        return None
-    import pyrage
-
-    from restorable.stream.keys import parse_recipients
-
-    stored = pyrage.encrypt(json.dumps(values, sort_keys=True).encode(), parse_recipients(recipients))
-    store.put_bytes(key, stored, lock_mode=lock_mode, retain_until=retain_until)
-    return {"key": key, "sha256": hashlib.sha256(stored).hexdigest(), "bytes": len(stored)}

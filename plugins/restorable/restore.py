@@ -7,8 +7,6 @@ A non-empty target is refused unless ``overwrite`` is given explicitly.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -17,9 +15,10 @@ from typing import IO, Any
 
 from restorable.connections import ConnectionInfo
 from restorable.engines.base import Engine, SnapshotMetadata, engine_for
-from restorable.exceptions import DecryptionError, IntegrityError, RestorableError, RestoreRefused
+from restorable.exceptions import IntegrityError, RestorableError, RestoreRefused
 from restorable.logs import backup_log
 from restorable.manifest import BackupManifest
+from restorable.sealed import open_sealed
 from restorable.services import Services
 
 
@@ -62,33 +61,6 @@ class _StartOnFirstWrite:
         if self._sink is None:
             self._sink = self._stack.enter_context(self._opener())
         return self._sink.write(data)
-
-
-def open_sealed(store: Any, manifest: BackupManifest, identity: str) -> dict[str, Any]:
-    """The values the backup kept out of its manifest (``SnapshotMetadata.sealed``), checked and decrypted."""
-    import pyrage
-
-    from restorable.stream.keys import parse_identity
-
-    sealed = manifest.sealed or {}
-    stored = store.get_bytes(sealed["key"])
-    found = hashlib.sha256(stored).hexdigest()
-    if found != sealed.get("sha256"):
-        raise IntegrityError(
-            f"{sealed['key']} has sha256 {found}, the manifest says {sealed.get('sha256')}",
-            database=manifest.database_id,
-            backup_id=manifest.backup_id,
-            hint="The sealed settings were altered; restore another backup or apply the settings by hand",
-        )
-    try:
-        return json.loads(pyrage.decrypt(stored, [parse_identity(identity)]))
-    except pyrage.DecryptError as exc:
-        raise DecryptionError(
-            f"cannot decrypt {sealed['key']} with the identity given: {exc}",
-            database=manifest.database_id,
-            backup_id=manifest.backup_id,
-            hint="Use the age identity whose recipient the backup was encrypted to",
-        ) from None
 
 
 def restore_stream(

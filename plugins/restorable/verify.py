@@ -16,6 +16,7 @@ from restorable.engines.base import engine_for
 from restorable.exceptions import DecryptionError, IntegrityError, RestorableError, StorageError
 from restorable.logs import backup_log
 from restorable.manifest import BackupManifest
+from restorable.sealed import open_sealed, read_sealed
 from restorable.services import Services
 
 READ_SIZE = 1 << 20
@@ -93,13 +94,9 @@ def verify_backup(
             # The sealed settings are part of what a restore needs: re-read them too (and, deep,
             # decrypt them: a wrong key raises DecryptionError like the data's).
             if deep:
-                from restorable.restore import open_sealed
-
                 open_sealed(catalog.store, manifest, identity or services.identity())
-            else:
-                sealed = catalog.store.get_bytes(manifest.sealed["key"])
-                if hashlib.sha256(sealed).hexdigest() != manifest.sealed["sha256"]:
-                    problems.append(f"{manifest.sealed['key']} differs from the sha256 in the manifest")
+            elif read_sealed(catalog.store, manifest)[1] != manifest.sealed["sha256"]:
+                problems.append(f"{manifest.sealed['key']} differs from the sha256 in the manifest")
             record["sealed_sha256"] = manifest.sealed["sha256"]
     except DecryptionError:
         raise  # a wrong key says nothing about the backup

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any
 
 from restorable.engines.base import Description, SnapshotMetadata
@@ -37,8 +38,13 @@ def digest_setting(setting: str) -> str:
     return f"{name}={SEALED_MARK}{hashlib.sha256(value.encode()).hexdigest()}"
 
 
+def is_digest(value: str) -> bool:
+    """Whether a setting's value is a digest written by ``digest_setting`` rather than a value."""
+    return re.fullmatch(re.escape(SEALED_MARK) + "[0-9a-f]{64}", value) is not None
+
+
 def _is_sealed(settings: Any) -> bool:
-    return isinstance(settings, list) and any(f"={SEALED_MARK}" in s for s in settings if isinstance(s, str))
+    return isinstance(settings, list) and any(is_digest(s.partition("=")[2]) for s in settings if isinstance(s, str))
 
 
 def seal_view(found: dict[str, Any], recorded: dict[str, Any]) -> dict[str, Any]:

@@ -20,9 +20,9 @@ way mydumper does, under a brief global read lock:
 5. Session A runs ``UNLOCK TABLES``. ``lock_seconds`` in the metadata is how long the lock was held
    (tens of milliseconds: a process start, a connection and the dump's first 4 KiB of output).
    Session B then reads the schema description and counts rows exactly in its snapshot, on a
-   thread of its own while the chain streams the dump. (information_schema is not transactional: like the dump's own
-   SHOW CREATE TABLE it sees the schema of the moment, which is why DDL must not run during a
-   backup; reading it under the lock cost ten times the lock time and was dropped.)
+   thread of its own while the chain streams the dump. (information_schema is not transactional:
+   like the dump's own SHOW CREATE TABLE it sees the schema of the moment, which is why DDL must
+   not run during a backup; reading it under the lock cost ten times the lock time and was dropped.)
 
 Limits: only transactional tables (InnoDB) are consistent this way, as with any
 ``--single-transaction`` dump; DDL while the dump runs breaks it; the account needs RELOAD

@@ -23,7 +23,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from restorable.engines.compare import SEALED_MARK, digest_setting
+from restorable.engines.compare import digest_setting, is_digest
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +174,7 @@ def _apply_privileges(
 def _set_statement(prefix: sql.Composable, setting: str) -> sql.Composable | None:
     """``<prefix> SET name TO value`` for one stored ``name=value``; None when it cannot be written safely."""
     name, sep, value = setting.partition("=")
-    if re.fullmatch(re.escape(SEALED_MARK) + "[0-9a-f]{64}", value):
+    if is_digest(value):
         return None  # only a digest: the sealed values did not reach this restore
     if not sep or not re.fullmatch(r"[A-Za-z_][\w$]*(\.[A-Za-z_][\w$]*)*", name):
         return None
