@@ -4,6 +4,9 @@ VENV  ?= .venv
 PY    := $(VENV)/bin/python
 STATE ?= .state
 export PATH := $(abspath $(VENV))/bin:$(PATH)
+# devstack/ (the throwaway servers of the demo, tests and benchmark) is imported from the checkout,
+# never installed with the product package.
+export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 
 .PHONY: all bootstrap venv test test-unit demo stop bench lint screenshot clean
 
@@ -26,7 +29,7 @@ test: bootstrap venv
 	$(VENV)/bin/pytest -q --durations=15 tests
 
 test-unit: venv
-	$(VENV)/bin/pytest -q tests/unit
+	$(VENV)/bin/pytest -q -m "not integration and not airflow" tests
 
 demo: bootstrap venv
 	@scripts/demo.sh
@@ -38,8 +41,8 @@ bench: bootstrap venv
 	$(PY) scripts/bench.py --out bench-results
 
 lint: venv
-	$(VENV)/bin/ruff check plugins dags tests scripts
-	$(VENV)/bin/ruff format --check plugins dags tests scripts
+	$(VENV)/bin/ruff check plugins devstack dags tests scripts
+	$(VENV)/bin/ruff format --check plugins devstack dags tests scripts
 
 screenshot: venv
 	$(PY) scripts/screenshot.py

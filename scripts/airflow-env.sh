@@ -12,5 +12,7 @@ export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL=5
 export AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK=False
 export RESTORABLE_CONFIG=$ROOT/include/restorable.yaml
 export PATH=$ROOT/.venv/bin:$PATH
+# devstack/ (the throwaway servers) is imported from the checkout, not installed with the product.
+export PYTHONPATH=$ROOT${PYTHONPATH:+:$PYTHONPATH}
 # The local stack's connections (AIRFLOW_CONN_*) and the demo's age public key.
 if [[ -f $STATE/stack/stack.env ]]; then source "$STATE/stack/stack.env"; fi

@@ -23,9 +23,9 @@ import threading
 import time
 from pathlib import Path
 
-from restorable.localstack.chain import make_chain
-from restorable.localstack.postgres import PostgresServer
-from restorable.localstack.seaweedfs import SeaweedS3
+from devstack.chain import make_chain
+from devstack.postgres import PostgresServer
+from devstack.seaweedfs import SeaweedS3
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -168,7 +168,7 @@ def bench_postgres(
     with_naive: bool = True,
     rounds: int = 2,
 ) -> dict:
-    from restorable.localstack.sample_postgres import create_sample_database
+    from devstack.sample_postgres import create_sample_database
 
     db = f"bench_{int(scale_mb)}"
     source.drop_database(db)
@@ -322,8 +322,8 @@ def bench_postgres(
 
 
 def bench_mariadb(scale_mb: float, work: Path, s3: SeaweedS3) -> dict:
-    from restorable.localstack.mariadb import MariaDBServer
-    from restorable.localstack.sample_mariadb import create_sample_database
+    from devstack.mariadb import MariaDBServer
+    from devstack.sample_mariadb import create_sample_database
 
     with (
         MariaDBServer(work / "mariadb", name="bench_mariadb") as server,

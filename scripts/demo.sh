@@ -6,7 +6,7 @@ source "$(dirname "$0")/airflow-env.sh"
 mkdir -p "$STATE"
 
 echo "==> local stack (PostgreSQL source + drill, MariaDB source + drill, SeaweedFS S3)"
-python -m restorable.localstack start --state-dir "$STATE/stack"
+python -m devstack start --state-dir "$STATE/stack"
 source "$STATE/stack/stack.env"
 
 echo "==> Airflow metadata database ($AIRFLOW_HOME, SQLite)"

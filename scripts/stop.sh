@@ -15,6 +15,6 @@ if [[ -f $pidfile ]]; then
   rm -f "$pidfile"
 fi
 if [[ -d $STATE/stack ]]; then
-  python -m restorable.localstack stop --state-dir "$STATE/stack"
+  python -m devstack stop --state-dir "$STATE/stack"
 fi
 echo "stopped"

@@ -35,7 +35,7 @@ def _interrupt(signum, frame) -> None:
 
 def _reap_if_killed(server, *paths, sig: int = signal.SIGTERM) -> None:
     """Should this pytest process die without teardown (SIGKILL), a watcher stops ``server``."""
-    from restorable.localstack import start_reaper
+    from devstack import start_reaper
 
     start_reaper(os.getpid(), server.pid, [p for p in paths if p], sig=sig)
 
@@ -56,7 +56,7 @@ def localstack_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # -- PostgreSQL ------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def pg_server(localstack_dir: Path) -> Iterator:
-    from restorable.localstack.postgres import PostgresServer
+    from devstack.postgres import PostgresServer
 
     server = PostgresServer(localstack_dir, name="pg_source")
     try:
@@ -69,7 +69,7 @@ def pg_server(localstack_dir: Path) -> Iterator:
 
 @pytest.fixture(scope="session")
 def pg_target_server(localstack_dir: Path) -> Iterator:
-    from restorable.localstack.postgres import PostgresServer
+    from devstack.postgres import PostgresServer
 
     server = PostgresServer(localstack_dir, name="pg_target")
     try:
@@ -86,7 +86,7 @@ _PG_TEMPLATE = "sample_template"
 @pytest.fixture(scope="session")
 def _pg_sample_template(pg_server) -> str:
     """The sample database, generated once per session and copied per test."""
-    from restorable.localstack.sample_postgres import create_sample_database
+    from devstack.sample_postgres import create_sample_database
 
     create_sample_database(pg_server.connection(_PG_TEMPLATE), scale_mb=3.0, seed=1)
     return _PG_TEMPLATE
@@ -104,7 +104,7 @@ def pg_sample(pg_server, _pg_sample_template: str, request: pytest.FixtureReques
 # -- MariaDB ---------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def mariadb_server(localstack_dir: Path) -> Iterator:
-    from restorable.localstack.mariadb import MariaDBServer
+    from devstack.mariadb import MariaDBServer
 
     server = MariaDBServer(localstack_dir, name="mariadb_source")
     try:
@@ -117,7 +117,7 @@ def mariadb_server(localstack_dir: Path) -> Iterator:
 
 @pytest.fixture(scope="session")
 def mariadb_target_server(localstack_dir: Path) -> Iterator:
-    from restorable.localstack.mariadb import MariaDBServer
+    from devstack.mariadb import MariaDBServer
 
     server = MariaDBServer(localstack_dir, name="mariadb_target")
     try:
@@ -131,7 +131,7 @@ def mariadb_target_server(localstack_dir: Path) -> Iterator:
 @pytest.fixture
 def mariadb_sample(mariadb_server, request: pytest.FixtureRequest) -> Iterator[ConnectionInfo]:
     """A fresh sample "shopdb" database (~3 MB) on ``mariadb_server``, dropped after the test."""
-    from restorable.localstack.sample_mariadb import create_sample_database
+    from devstack.sample_mariadb import create_sample_database
 
     name = _unique_name(request, "shopdb", 64).replace("-", "_")
     conn = mariadb_server.connection(name)
@@ -143,7 +143,7 @@ def mariadb_sample(mariadb_server, request: pytest.FixtureRequest) -> Iterator[C
 # -- SeaweedFS -------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def seaweed(localstack_dir: Path) -> Iterator:
-    from restorable.localstack.seaweedfs import SeaweedS3
+    from devstack.seaweedfs import SeaweedS3
 
     server = SeaweedS3(localstack_dir / "seaweedfs")
     try:

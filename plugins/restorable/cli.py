@@ -87,7 +87,7 @@ def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
 
 
 def cmd_backup(args: argparse.Namespace, services: Services) -> int:
-    from restorable.backup import run_backup
+    from restorable.commands.backup import run_backup
 
     progress = Progress(f"backup {args.database}")
     manifest = run_backup(services, args.database, on_progress=progress)
@@ -132,7 +132,7 @@ def cmd_list(args: argparse.Namespace, services: Services) -> int:
 
 
 def cmd_verify(args: argparse.Namespace, services: Services) -> int:
-    from restorable.verify import verify_backup
+    from restorable.commands.verify import verify_backup
 
     result = verify_backup(services, args.database, args.backup_id, deep=args.deep, identity=_identity(args))
     _emit(
@@ -145,7 +145,7 @@ def cmd_verify(args: argparse.Namespace, services: Services) -> int:
 
 
 def cmd_restore(args: argparse.Namespace, services: Services) -> int:
-    from restorable.restore import restore_backup
+    from restorable.commands.restore import restore_backup
 
     target = services.resolve(args.target)
     progress = Progress(f"restore {args.database}")

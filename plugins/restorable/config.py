@@ -16,9 +16,9 @@ from typing import Any
 
 import yaml
 
+from restorable.engines import ENGINES
 from restorable.exceptions import ConfigError
 
-ENGINES = ("postgres", "mysql")
 LOCK_MODES = ("GOVERNANCE", "COMPLIANCE")
 MIN_PART_SIZE = 5 * 1024 * 1024  # S3's floor for every part but the last
 _ID_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -295,7 +295,7 @@ def _database(data: Any, where: str, env: Mapping[str, str], comp: CompressionCo
     f.where = where
     engine = f.text("engine", required=True)
     if engine not in ENGINES:
-        raise ConfigError(f"{where}.engine: {engine!r} is not supported", hint="Use postgres or mysql")
+        raise ConfigError(f"{where}.engine: {engine!r} is not supported", hint=f"Use one of: {', '.join(ENGINES)}")
     conn_id = f.text("conn_id", required=True)
     target = f.text("restore_target_conn_id", None)
     if target is not None and target == conn_id:

@@ -11,10 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from restorable.catalog import Catalog
 from restorable.config import RestorableConfig
 from restorable.connections import ConnectionInfo, resolve_connection
 from restorable.exceptions import ConfigError
+from restorable.repository.catalog import Catalog
 
 Duty = Literal["backup", "lifecycle", "restore"]
 Resolver = Callable[[str], ConnectionInfo]

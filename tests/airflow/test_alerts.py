@@ -18,7 +18,7 @@ def tries(dag_run, task_id: str) -> tuple[str, int]:
 
 
 def test_transient_failure_retries_then_alerts_once(dags, restorable_env, set_connection):
-    from restorable.localstack.ports import free_port
+    from devstack.ports import free_port
 
     unreachable = dataclasses.replace(restorable_env.source, port=free_port())
     set_connection("shop_pg", unreachable)

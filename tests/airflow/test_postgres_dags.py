@@ -74,8 +74,8 @@ def test_backup_then_drill_succeed_and_record_evidence(dags, restorable_env):
 
 def test_drill_catches_a_bad_restore_drops_scratch_and_alerts_once(dags, restorable_env):
     """A manifest whose count no longer matches the data (a tampered copy under a new id)."""
-    from restorable.manifest import BackupManifest
-    from restorable.verify import verify_backup
+    from restorable.commands.verify import verify_backup
+    from restorable.repository.manifest import BackupManifest
 
     env = restorable_env
     backup_run = dags["backup__shop"].test()

@@ -10,14 +10,15 @@ pytestmark = pytest.mark.integration
 
 
 def metadata_of(conn):
-    from restorable.engines.base import SnapshotMetadata, engine_for
+    from restorable.engines import engine_for
+    from restorable.engines.base import SnapshotMetadata
 
     found = engine_for("postgres").describe(conn)
     return SnapshotMetadata(server_version="15", row_counts=dict(found.row_counts), schema=found.schema)
 
 
 def test_gx_passes_then_names_count_type_missing_table_and_extra_expectation(pg_server, pg_sample, tmp_path):
-    from restorable.engines.base import engine_for
+    from restorable.engines import engine_for
     from restorable.validate.gx import sqlalchemy_url, validate_restored
 
     url = sqlalchemy_url(pg_sample)

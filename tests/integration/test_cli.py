@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from restorable.localstack.chain import make_chain
+from devstack.chain import make_chain
 
 pytestmark = pytest.mark.integration
 

@@ -25,7 +25,7 @@ SCRATCH_PREFIX = "drill_"
 
 def run_info(context: Any) -> dict[str, Any]:
     """The Airflow run doing the work, as recorded in manifests and evidence."""
-    from restorable.manifest import iso
+    from restorable.repository.manifest import iso
 
     ti = context["ti"]
     logical = context.get("logical_date")
@@ -53,7 +53,7 @@ def run_time(context: Any) -> datetime:
 
 def deterministic_backup_id(context: Any) -> str:
     """Same DAG run, same id: a retried run finds its own committed backup instead of making another."""
-    from restorable.manifest import new_backup_id
+    from restorable.repository.manifest import new_backup_id
 
     ti = context["ti"]
     return new_backup_id(run_time(context), f"{ti.dag_id}/{ti.run_id}")
@@ -117,7 +117,7 @@ class PreflightOperator(RestorableOperator):
     """Source reachable with working tools, bucket reachable: fail early, before any dump starts."""
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from restorable.engines.base import engine_for
+        from restorable.engines import engine_for
 
         services = self.services
         db = self.database
@@ -146,7 +146,7 @@ class BackupOperator(RestorableOperator):
     ui_color = "#cfe8d5"
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from restorable.backup import run_backup
+        from restorable.commands.backup import run_backup
 
         backup_id = deterministic_backup_id(context)
         self.resolved_backup_id = backup_id
@@ -174,7 +174,7 @@ class VerifyChecksumOperator(RestorableOperator):
         self.deep = deep
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from restorable.verify import verify_backup
+        from restorable.commands.verify import verify_backup
 
         self.resolved_backup_id = self.backup_id
         result = verify_backup(self.services, self.database_id, self.backup_id, deep=self.deep)
@@ -215,7 +215,7 @@ class PickBackupOperator(RestorableOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         from restorable.exceptions import ConfigError, RestoreRefused
-        from restorable.manifest import iso
+        from restorable.repository.manifest import iso
 
         started = time.monotonic()
         services = self.services
@@ -298,9 +298,9 @@ class RestoreOperator(_TargetMixin, RestorableOperator):
         self.scratch = scratch
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from restorable.engines.base import engine_for
+        from restorable.commands.restore import restore_stream
+        from restorable.engines import engine_for
         from restorable.exceptions import RestorableError
-        from restorable.restore import restore_stream
 
         services = self.services
         catalog = services.catalog("restore")
@@ -370,7 +370,7 @@ class GreatExpectationsValidateOperator(_TargetMixin, RestorableOperator):
         self.target_database = target_database
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from restorable.engines.base import engine_for
+        from restorable.engines import engine_for
         from restorable.exceptions import ValidationFailed
         from restorable.validate.expectations import expectations_path
         from restorable.validate.gx import sqlalchemy_url, validate_restored
@@ -439,7 +439,7 @@ class RecordDrillEvidenceOperator(RestorableOperator):
         self.validate_task_id = validate_task_id
 
     def execute(self, context: Any) -> dict[str, Any] | None:
-        from restorable.evidence import drill_record, record_drill, summarize
+        from restorable.repository.evidence import drill_record, record_drill, summarize
 
         ti = context["ti"]
         picked = ti.xcom_pull(task_ids=self.pick_task_id)
@@ -495,7 +495,7 @@ class DropScratchDatabaseOperator(RestorableOperator):
         super().__init__(**kwargs)
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from restorable.engines.base import engine_for
+        from restorable.engines import engine_for
 
         db = self.database
         if not db.restore_target_conn_id:

@@ -1,6 +1,6 @@
 """What every database engine provides to the backup chain.
 
-The chain (``restorable.backup``, ``restorable.restore``) is engine-agnostic: it asks an
+The chain (``restorable.commands.backup``, ``restorable.commands.restore``) is engine-agnostic: it asks an
 engine for a consistent snapshot's metadata plus a running dump whose stdout it streams, and
 later for a restore fed from a decoded stream. PostgreSQL and MariaDB/MySQL implement this.
 """
@@ -204,21 +204,6 @@ class Engine(abc.ABC):
         """Deep verify: yields a writable stream for a decoded dump; on exit checks it parses
         (``pg_restore --list``; for SQL dumps a structural check of the stream) and raises
         ``IntegrityError`` if not."""
-
-
-def engine_for(name: str) -> Engine:
-    """The engine registered under ``name`` (import is lazy: each pulls its own driver)."""
-    if name == "postgres":
-        from restorable.engines.postgres import PostgresEngine
-
-        return PostgresEngine()
-    if name == "mysql":
-        from restorable.engines.mysql import MySQLEngine
-
-        return MySQLEngine()
-    from restorable.exceptions import ConfigError
-
-    raise ConfigError(f"unknown engine {name!r}", hint="Use 'postgres' or 'mysql'")
 
 
 def iter_chunks(stream: IO[bytes], size: int = 1 << 20) -> Iterator[bytes]:

@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 VERIFICATIONS = "verifications"
-#: Verification kinds that count toward "verified" (as in restorable.catalog.CatalogEntry).
+#: Verification kinds that count toward "verified" (as in restorable.repository.catalog.CatalogEntry).
 VERIFICATION_KINDS = ("checksum", "deep", "drill")
 
 
@@ -93,7 +93,7 @@ def backup_prefix(prefix: str, database: str, backup_id: str) -> str:
 def is_verified(records: Iterable[Mapping[str, Any]]) -> bool:
     """Read back (or restored) successfully at least once, and the latest check did not fail.
 
-    ``records`` in time order; the same rule as ``restorable.catalog.CatalogEntry.verified``.
+    ``records`` in time order; the same rule as ``restorable.repository.catalog.CatalogEntry.verified``.
     """
     checks = [r for r in records if r.get("kind") in VERIFICATION_KINDS]
     return bool(checks) and bool(checks[-1].get("ok")) and any(r.get("ok") for r in checks)

@@ -1,0 +1,191 @@
+"""Restore a backup into a target database, then compare it with the manifest.
+
+The target is only touched once decryption has produced its first plain bytes: a wrong
+identity or a corrupt header fails before any database is created, cleared or written.
+A non-empty target is refused unless ``overwrite`` is given explicitly.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass, field, replace
+from typing import IO, Any
+
+from restorable.connections import ConnectionInfo
+from restorable.engines import engine_for
+from restorable.engines.base import Engine, SnapshotMetadata
+from restorable.exceptions import IntegrityError, RestorableError, RestoreRefused
+from restorable.logs import backup_log
+from restorable.repository.manifest import BackupManifest
+from restorable.repository.sealed import open_sealed
+from restorable.services import Services
+
+
+@dataclass
+class RestoreReport:
+    database_id: str
+    backup_id: str
+    target: str
+    database: str
+    plain_bytes: int
+    stored_sha256: str
+    plain_sha256: str
+    restore_seconds: float
+    compare_seconds: float
+    expected_rows: int
+    found_rows: int
+    differences: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.differences
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "ok": self.ok}
+
+
+class _StartOnFirstWrite:
+    """A sink that opens the engine's restore only when the first plain bytes arrive."""
+
+    def __init__(self, opener: Callable[[], Any], stack: ExitStack) -> None:
+        self._opener = opener
+        self._stack = stack
+        self._sink: IO[bytes] | None = None
+
+    @property
+    def started(self) -> bool:
+        return self._sink is not None
+
+    def write(self, data: bytes) -> int:
+        if self._sink is None:
+            self._sink = self._stack.enter_context(self._opener())
+        return self._sink.write(data)
+
+
+def restore_stream(
+    engine: Engine,
+    store: Any,
+    manifest: BackupManifest,
+    target: ConnectionInfo,
+    database: str,
+    *,
+    identity: str,
+    overwrite: bool,
+    jobs: int = 1,
+    on_progress: Callable[[int], None] | None = None,
+):
+    """Stream the stored object into ``database``; check both hashes; return the digests."""
+    from restorable.stream.decode import decode_stream
+
+    metadata: SnapshotMetadata = manifest.metadata
+    state = engine.target_state(target, database)
+    # Refuse early, before reading a byte, so a refused restore costs nothing.
+    if not overwrite and state == "non_empty":
+        raise RestoreRefused(
+            f"database {database!r} on {target.describe()} is not empty; refusing to overwrite it",
+            database=manifest.database_id,
+            backup_id=manifest.backup_id,
+            hint="Restore into a new database name, or pass --overwrite (overwrite=true) to replace it",
+        )
+    if manifest.sealed:
+        # Before the target is touched: a wrong identity fails here, as it would on the data.
+        metadata = replace(metadata, sealed=open_sealed(store, manifest, identity))
+    body = store.open_read(manifest.data.key)
+    sink = None
+    try:
+        with ExitStack() as stack:
+            stack.callback(body.close)
+            sink = _StartOnFirstWrite(
+                lambda: engine.restore(target, database, metadata, overwrite=overwrite, jobs=jobs), stack
+            )
+            digests = decode_stream(body, sink, identity=identity, on_progress=on_progress)
+            if not sink.started:
+                raise IntegrityError(
+                    "the backup decrypted to nothing", database=manifest.database_id, backup_id=manifest.backup_id
+                )
+    except BaseException:
+        # A half-restored database that this restore created would look usable: remove it.
+        # One that existed before (empty, or replaced with --overwrite) is left for the operator.
+        if sink is not None and sink.started and state == "absent":
+            try:
+                engine.drop_database(target, database)
+            except RestorableError as exc:
+                backup_log(__name__, manifest.database_id, manifest.backup_id).warning(
+                    "could not drop the half-restored database", database=database, error=exc.message
+                )
+        raise
+    for what, found, expected in (
+        ("stored object", digests.stored_sha256, manifest.data.stored_sha256),
+        ("plain dump", digests.plain_sha256, manifest.data.plain_sha256),
+    ):
+        if found != expected:
+            raise IntegrityError(
+                f"{what} sha256 {found} differs from the manifest's {expected}; the restored database "
+                f"{database!r} must not be trusted",
+                database=manifest.database_id,
+                backup_id=manifest.backup_id,
+                hint="Restore another backup; run restorable verify on this one",
+            )
+    return digests
+
+
+def restore_backup(
+    services: Services,
+    database_id: str,
+    backup_id: str,
+    *,
+    target: ConnectionInfo,
+    database: str,
+    overwrite: bool = False,
+    identity: str | None = None,
+    jobs: int | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> RestoreReport:
+    """Restore and compare; the report lists every difference from the manifest."""
+    from restorable.engines.compare import compare_descriptions
+
+    db = services.config.databases.get(database_id)
+    catalog = services.catalog("restore")
+    manifest = catalog.read_manifest(database_id, backup_id)
+    log = backup_log(__name__, database_id, manifest.backup_id)
+    engine = engine_for(manifest.engine)
+    identity = identity or services.identity()
+    log.info("restore starting", target=target.describe(), database=database, overwrite=overwrite)
+    t0 = time.monotonic()
+    try:
+        digests = restore_stream(
+            engine,
+            catalog.store,
+            manifest,
+            target,
+            database,
+            identity=identity,
+            overwrite=overwrite,
+            jobs=jobs or (db.restore_jobs if db else 1),
+            on_progress=on_progress,
+        )
+    except RestorableError as exc:
+        exc.database, exc.backup_id = exc.database or database_id, exc.backup_id or manifest.backup_id
+        raise
+    restore_seconds = time.monotonic() - t0
+    t1 = time.monotonic()
+    found = engine.describe(target.with_schema(database))
+    differences = compare_descriptions(manifest.metadata, found)
+    report = RestoreReport(
+        database_id=database_id,
+        backup_id=manifest.backup_id,
+        target=target.describe(),
+        database=database,
+        plain_bytes=digests.plain_bytes,
+        stored_sha256=digests.stored_sha256,
+        plain_sha256=digests.plain_sha256,
+        restore_seconds=round(restore_seconds, 3),
+        compare_seconds=round(time.monotonic() - t1, 3),
+        expected_rows=sum(manifest.metadata.row_counts.values()),
+        found_rows=sum(found.row_counts.values()),
+        differences=differences,
+    )
+    log.info("restore finished", seconds=report.restore_seconds, differences=len(differences))
+    return report

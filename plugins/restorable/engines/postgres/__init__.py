@@ -1,0 +1,1 @@
+"""PostgreSQL: logical dumps with pg_dump in an exported snapshot, described from the catalogs."""

@@ -1,0 +1,1 @@
+"""The bucket format: object keys, manifests, the catalog, sealed objects and drill evidence."""

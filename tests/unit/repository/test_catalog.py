@@ -1,0 +1,75 @@
+"""Catalog choices that need no bucket: an in-memory store stands in for S3's three calls."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from restorable.engines.base import SnapshotMetadata
+from restorable.exceptions import NotFound
+from restorable.repository.catalog import Catalog
+from restorable.repository.manifest import BackupManifest, StoredObject, iso
+
+
+@dataclass
+class Obj:
+    key: str
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+
+    def put_json(self, key, obj, **_):
+        self.objects[key] = json.dumps(obj).encode()
+
+    def get_json(self, key):
+        if key not in self.objects:
+            raise NotFound(key)
+        return json.loads(self.objects[key])
+
+    def exists(self, key):
+        return key in self.objects
+
+    def list_objects(self, prefix):
+        return [Obj(k) for k in sorted(self.objects) if k.startswith(prefix)]
+
+
+def manifest(backup_id: str, created: datetime) -> BackupManifest:
+    return BackupManifest(
+        backup_id=backup_id,
+        database_id="shop",
+        engine="postgres",
+        dump_format="pg_dump-custom",
+        created_at=iso(created),
+        finished_at=iso(created),
+        data=StoredObject("k", 1, 1, "a", "b", 1, 1),
+        metadata=SnapshotMetadata("15", {"public.t": 1}, {}),
+        compression={},
+        encryption={},
+    )
+
+
+def test_pick_orders_by_creation_time_not_by_id():
+    catalog = Catalog(MemoryStore(), "restorable")
+    t0 = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
+    # Same timestamp prefix, hash suffixes in the "wrong" order: the later backup has the smaller id.
+    catalog.write_manifest(manifest("20261125T020000Z-ffffffff", t0))
+    catalog.write_manifest(manifest("20261125T020000Z-00000000", t0 + timedelta(seconds=5)))
+    assert catalog.pick("shop").backup_id == "20261125T020000Z-00000000"
+    assert catalog.pick("shop", at_or_before=t0 + timedelta(seconds=1)).backup_id == "20261125T020000Z-ffffffff"
+
+
+def test_pick_verified_only_and_nothing_found():
+    catalog = Catalog(MemoryStore(), "restorable")
+    t0 = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
+    catalog.write_manifest(manifest("20261125T020000Z-aaaaaaaa", t0))
+    catalog.write_manifest(manifest("20261126T020000Z-bbbbbbbb", t0 + timedelta(days=1)))
+    catalog.record("shop", "20261125T020000Z-aaaaaaaa", "checksum", {"ok": True})
+    assert catalog.pick("shop", verified_only=True).backup_id == "20261125T020000Z-aaaaaaaa"
+    with pytest.raises(NotFound) as info:
+        catalog.pick("shop", at_or_before=t0 - timedelta(days=1))
+    assert "at or before" in str(info.value)
