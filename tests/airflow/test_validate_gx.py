@@ -11,7 +11,7 @@ pytestmark = pytest.mark.integration
 
 def metadata_of(conn):
     from restorable.engines import engine_for
-    from restorable.engines.base import SnapshotMetadata
+    from restorable.metadata import SnapshotMetadata
 
     found = engine_for("postgres").describe(conn)
     return SnapshotMetadata(server_version="15", row_counts=dict(found.row_counts), schema=found.schema)

@@ -57,12 +57,12 @@ def run_backup(
     lock = config.object_lock_for(database_id)
     lock_mode = lock[0] if lock else None
     retain_until = started + timedelta(days=lock[1]) if lock else None
-    key = catalog.data_key(database_id, backup_id, engine.data_suffix)
+    key = catalog.data_key(database_id, backup_id, engine.logical.data_suffix)
     store = catalog.store
     log.info("backup starting", engine=db.engine, source=source.describe(), key=key)
     t1 = time.monotonic()
     try:
-        with engine.capture_streaming(source) as (pending, dump):
+        with engine.logical.capture_streaming(source) as (pending, dump):
             timings["snapshot_seconds"] = time.monotonic() - t1
 
             def progress(plain_bytes: int) -> None:
@@ -108,7 +108,7 @@ def run_backup(
         backup_id=backup_id,
         database_id=database_id,
         engine=db.engine,
-        dump_format=engine.dump_format,
+        dump_format=engine.logical.dump_format,
         created_at=iso(started),
         finished_at=iso(finished),
         data=StoredObject(

@@ -15,9 +15,10 @@ from typing import IO, Any
 
 from restorable.connections import ConnectionInfo
 from restorable.engines import engine_for
-from restorable.engines.base import Engine, SnapshotMetadata
+from restorable.engines.base import Engine
 from restorable.exceptions import IntegrityError, RestorableError, RestoreRefused
 from restorable.logs import backup_log
+from restorable.metadata import SnapshotMetadata
 from restorable.repository.manifest import BackupManifest
 from restorable.repository.sealed import open_sealed
 from restorable.services import Services
@@ -98,7 +99,7 @@ def restore_stream(
         with ExitStack() as stack:
             stack.callback(body.close)
             sink = _StartOnFirstWrite(
-                lambda: engine.restore(target, database, metadata, overwrite=overwrite, jobs=jobs), stack
+                lambda: engine.logical.restore(target, database, metadata, overwrite=overwrite, jobs=jobs), stack
             )
             digests = decode_stream(body, sink, identity=identity, on_progress=on_progress)
             if not sink.started:

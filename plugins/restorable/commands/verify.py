@@ -61,7 +61,7 @@ def verify_backup(
             engine = engine_for(manifest.engine)
             body = catalog.store.open_read(manifest.data.key)
             try:
-                with engine.list_dump() as lister:
+                with engine.logical.list_dump() as lister:
                     digests = decode_stream(body, lister, identity=identity or services.identity())
             finally:
                 body.close()

@@ -13,56 +13,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, field
-from typing import IO, Any, Literal
+from typing import IO
 
 from restorable.connections import ConnectionInfo
+from restorable.metadata import Description, SnapshotMetadata, TargetState
 
 log = logging.getLogger(__name__)
-
-TargetState = Literal["absent", "empty", "non_empty"]
-
-
-@dataclass
-class SnapshotMetadata:
-    """Facts about the data in the dump, taken in the dump's own snapshot.
-
-    ``row_counts`` keys are ``"schema.table"`` (PostgreSQL) or ``"table"`` (MySQL: the dump is
-    of one database). ``schema`` is a JSON-able description that ``Engine.describe`` reproduces
-    in exactly the same shape for a restored database, so the two can be compared key by key.
-
-    The schema shape is shared by all engines (values are plain JSON)::
-
-        {
-          "tables": {"<schema>.<table>": {
-              "columns": [{"name": "id", "type": "bigint", "nullable": false}, ...],  # ordered
-              "primary_key": ["id"]}},
-          "indexes": {"<schema>.<index>": "<definition>"},
-          "constraints": {"<schema>.<table>.<name>": "<definition>"},
-          "sequences": {"<schema>.<sequence>": {"last_value": 42, "is_called": true}},
-          "views": {"<schema>.<view>": "<definition>"},
-          "functions": {"<schema>.<name>(<args>)": "<md5 of definition>"},
-          # engine-specific extra sections may be added, e.g. "triggers", "events", "large_objects"
-        }
-
-    Types are the engine's own spelling (``format_type`` in PostgreSQL, ``COLUMN_TYPE`` in MySQL).
-    """
-
-    server_version: str
-    row_counts: dict[str, int]
-    schema: dict[str, Any]
-    #: Where the snapshot sits in the server's history: exported snapshot id, LSN, binlog file/pos.
-    position: dict[str, Any] = field(default_factory=dict)
-    #: PostgreSQL roles the database uses (names and attributes, never passwords).
-    roles: list[dict[str, Any]] = field(default_factory=list)
-    #: Tool versions used for the dump, e.g. {"pg_dump": "15.20"}.
-    tools: dict[str, str] = field(default_factory=dict)
-    #: Seconds any lock was held to line the snapshot up (MySQL's brief global read lock).
-    lock_seconds: float | None = None
-    #: Values a restore needs that may be secrets (``ALTER DATABASE ... SET app.jwt_secret``): never
-    #: written into the manifest, which holds their sha256 only; the backup stores them
-    #: age-encrypted beside it and a restore decrypts them with the same identity as the data.
-    sealed: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
 class RunningDump(abc.ABC):
@@ -130,27 +86,18 @@ class PendingMetadata:
         self._thread.join(timeout=60)
 
 
-@dataclass
-class Description:
-    """Row counts and schema of a live database, in the shape of ``SnapshotMetadata``."""
+class LogicalBackup(abc.ABC):
+    """The logical-dump capability: a dump tool's stream, taken in a consistent snapshot, into a
+    stored object of its own; restored by the matching restore tool into one database.
 
-    row_counts: dict[str, int]
-    schema: dict[str, Any]
+    Other kinds of backup of the same engine (a physical base backup, a log archive) are
+    capabilities of their own beside this one: nothing here assumes it is the only one.
+    """
 
-
-class Engine(abc.ABC):
-    """One database engine. ``conn`` is the source (for backups) with ``schema`` = database name."""
-
-    #: "postgres" or "mysql": the value of ``engine:`` in the config.
-    name: str
     #: Recorded in the manifest: what the plain stream is ("pg_dump-custom", "mysql-sql").
     dump_format: str
     #: Suffix of the stored object before ".zst.age", e.g. "pgdump" or "sql".
     data_suffix: str
-
-    @abc.abstractmethod
-    def preflight(self, conn: ConnectionInfo) -> dict[str, str]:
-        """Check connectivity and tool versions; return them. Raises SourceUnreachable/ToolError."""
 
     @abc.abstractmethod
     def capture_streaming(self, conn: ConnectionInfo) -> AbstractContextManager[tuple[PendingMetadata, RunningDump]]:
@@ -167,14 +114,6 @@ class Engine(abc.ABC):
         it first (a restore fed straight from a capture). Backups use ``capture_streaming``."""
         with self.capture_streaming(conn) as (pending, dump):
             yield pending.result(), dump
-
-    @abc.abstractmethod
-    def describe(self, conn: ConnectionInfo) -> Description:
-        """Exact row counts and schema of the database ``conn.schema`` (a restored copy)."""
-
-    @abc.abstractmethod
-    def target_state(self, conn: ConnectionInfo, database: str) -> TargetState:
-        """Whether ``database`` on the server of ``conn`` is absent, empty or holds objects."""
 
     @abc.abstractmethod
     def restore(
@@ -196,14 +135,42 @@ class Engine(abc.ABC):
         """
 
     @abc.abstractmethod
-    def drop_database(self, conn: ConnectionInfo, database: str) -> None:
-        """Drop ``database`` if it exists (scratch databases of drills)."""
-
-    @abc.abstractmethod
     def list_dump(self) -> AbstractContextManager[IO[bytes]]:
         """Deep verify: yields a writable stream for a decoded dump; on exit checks it parses
         (``pg_restore --list``; for SQL dumps a structural check of the stream) and raises
         ``IntegrityError`` if not."""
+
+
+class Engine(abc.ABC):
+    """One database engine: what is true of its servers whatever the kind of backup.
+
+    ``conn`` is the source (for backups) with ``schema`` = database name. Each kind of backup
+    the engine can make is a capability attribute (``logical`` today).
+    """
+
+    #: "postgres" or "mysql": the value of ``engine:`` in the config (see ``engines.ENGINES``).
+    name: str
+
+    @property
+    @abc.abstractmethod
+    def logical(self) -> LogicalBackup:
+        """Logical dumps of one database."""
+
+    @abc.abstractmethod
+    def preflight(self, conn: ConnectionInfo) -> dict[str, str]:
+        """Check connectivity and tool versions; return them. Raises SourceUnreachable/ToolError."""
+
+    @abc.abstractmethod
+    def describe(self, conn: ConnectionInfo) -> Description:
+        """Exact row counts and schema of the database ``conn.schema`` (a restored copy)."""
+
+    @abc.abstractmethod
+    def target_state(self, conn: ConnectionInfo, database: str) -> TargetState:
+        """Whether ``database`` on the server of ``conn`` is absent, empty or holds objects."""
+
+    @abc.abstractmethod
+    def drop_database(self, conn: ConnectionInfo, database: str) -> None:
+        """Drop ``database`` if it exists (scratch databases of drills)."""
 
 
 def iter_chunks(stream: IO[bytes], size: int = 1 << 20) -> Iterator[bytes]:

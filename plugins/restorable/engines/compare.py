@@ -20,7 +20,7 @@ import json
 import re
 from typing import Any
 
-from restorable.engines.base import Description, SnapshotMetadata
+from restorable.metadata import Description, SnapshotMetadata
 
 #: Sections that are one record (field -> value) rather than name -> definition.
 RECORD_SECTIONS = {"large_objects", "database", "database_properties"}

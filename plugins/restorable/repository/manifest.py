@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from hashlib import sha256
 from typing import Any
 
-from restorable.engines.base import SnapshotMetadata
 from restorable.exceptions import IntegrityError
+from restorable.metadata import SnapshotMetadata
 
 FORMAT = "restorable.repository.manifest/1"
 

@@ -25,8 +25,8 @@ from typing import Any
 from urllib.parse import quote
 
 from restorable.connections import ConnectionInfo
-from restorable.engines.base import Description, SnapshotMetadata
 from restorable.exceptions import ConfigError
+from restorable.metadata import Description, SnapshotMetadata
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from restorable.engines.base import SnapshotMetadata
 from restorable.exceptions import NotFound
+from restorable.metadata import SnapshotMetadata
 from restorable.repository.catalog import Catalog
 from restorable.repository.manifest import BackupManifest, StoredObject, iso
 

@@ -68,6 +68,7 @@ from restorable.connections import ConnectionInfo
 from restorable.engines.base import (
     Description,
     Engine,
+    LogicalBackup,
     PendingMetadata,
     RunningDump,
     SnapshotMetadata,
@@ -155,12 +156,17 @@ class MySQLDumpProcess(RunningDump):
                 stream.close()
 
 
-class MySQLEngine(Engine):
+class MySQLEngine(Engine, LogicalBackup):
     name = "mysql"
     dump_format = "mysql-sql"
     data_suffix = "sql"
 
     # -- facts ---------------------------------------------------------------------------
+
+    @property
+    def logical(self) -> LogicalBackup:
+        return self
+
     @staticmethod
     def _database(conn: ConnectionInfo) -> str:
         if not conn.schema:

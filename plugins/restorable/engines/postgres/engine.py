@@ -31,6 +31,7 @@ from restorable.connections import ConnectionInfo
 from restorable.engines.base import (
     Description,
     Engine,
+    LogicalBackup,
     PendingMetadata,
     RunningDump,
     SnapshotMetadata,
@@ -117,12 +118,17 @@ class DumpListing:
         return True
 
 
-class PostgresEngine(Engine):
+class PostgresEngine(Engine, LogicalBackup):
     name = "postgres"
     dump_format = "pg_dump-custom"
     data_suffix = "pgdump"
 
     # ------------------------------------------------------------------------------ preflight
+
+    @property
+    def logical(self) -> LogicalBackup:
+        return self
+
     def _server_facts(self, pg: psycopg.Connection) -> dict[str, Any]:
         row = pg.execute(load_sql("postgres", "server_info")).fetchone()
         assert row is not None

@@ -164,7 +164,7 @@ def test_round_trip_into_other_server_under_another_name(
     caplog.set_level(logging.DEBUG)
     leaks: list[str] = []
     target = _name("restored")
-    with engine.capture(source_db) as (metadata, dump):
+    with engine.logical.capture(source_db) as (metadata, dump):
         leaks += _password_visible(mariadb_server.password)
         data = _read_all(
             dump, chunk=64 * 1024, on_chunk=lambda: leaks.extend(_password_visible(mariadb_server.password))
@@ -198,13 +198,13 @@ def test_round_trip_into_other_server_under_another_name(
     # The dump is not tied to its database name.
     assert b"CREATE DATABASE" not in data and b"\nUSE " not in data
 
-    with engine.list_dump() as check:
+    with engine.logical.list_dump() as check:
         for i in range(0, len(data), 100_003):
             check.write(data[i : i + 100_003])
 
     target_conn = mariadb_target_server.connection(target)
     assert engine.target_state(target_conn, target) == "absent"
-    with engine.restore(target_conn, target, metadata, overwrite=False) as stream:
+    with engine.logical.restore(target_conn, target, metadata, overwrite=False) as stream:
         for i in range(0, len(data), 65_537):  # odd chunk size: lines straddle writes
             stream.write(data[i : i + 65_537])
     try:
@@ -267,7 +267,7 @@ def test_counts_exact_under_concurrent_writes(
     thread.start()
     time.sleep(0.3)
     capturing.set()
-    with engine.capture_streaming(source_db) as (pending, dump):
+    with engine.logical.capture_streaming(source_db) as (pending, dump):
         if not beside:
             pending.result()
         at_snapshot = ops["during_capture"]
@@ -284,7 +284,7 @@ def test_counts_exact_under_concurrent_writes(
     assert counts["ledger_a"] == counts["ledger_b"]
     target = _name("consistent")
     target_conn = mariadb_target_server.connection(target)
-    with engine.restore(target_conn, target, metadata, overwrite=False) as stream:
+    with engine.logical.restore(target_conn, target, metadata, overwrite=False) as stream:
         stream.write(data)
     try:
         found = engine.describe(target_conn)
@@ -296,7 +296,7 @@ def test_counts_exact_under_concurrent_writes(
 
 def test_dump_killed_mid_stream_raises_tool_error(engine, source_db):
     with pytest.raises(ToolError) as info:
-        with engine.capture(source_db) as (_metadata, dump):
+        with engine.logical.capture(source_db) as (_metadata, dump):
             dump.stdout.read(4096)
             os.kill(dump.pid, signal.SIGKILL)
             _read_all(dump)
@@ -305,14 +305,14 @@ def test_dump_killed_mid_stream_raises_tool_error(engine, source_db):
 
 
 def test_truncated_dump_fails_structural_check(engine, source_db):
-    with engine.capture(source_db) as (_metadata, dump):
+    with engine.logical.capture(source_db) as (_metadata, dump):
         data = _read_all(dump)
         dump.finish()
     with pytest.raises(IntegrityError, match="Dump completed|inside a statement"):
-        with engine.list_dump() as check:
+        with engine.logical.list_dump() as check:
             check.write(data[: len(data) // 2])
     with pytest.raises(IntegrityError, match="header"):
-        with engine.list_dump() as check:
+        with engine.logical.list_dump() as check:
             check.write(b"\x00garbage\n" + data)
 
 
@@ -323,17 +323,17 @@ def test_non_empty_target_refused_and_untouched(engine, mariadb_target_server, s
     mariadb_target_server.execute("INSERT INTO keep_me VALUES (1), (2)", database=target)
     target_conn = mariadb_target_server.connection(target)
     try:
-        with engine.capture(source_db) as (metadata, dump):
+        with engine.logical.capture(source_db) as (metadata, dump):
             data = _read_all(dump)
             dump.finish()
         with pytest.raises(RestoreRefused) as info:
-            with engine.restore(target_conn, target, metadata, overwrite=False) as stream:
+            with engine.logical.restore(target_conn, target, metadata, overwrite=False) as stream:
                 stream.write(data)
         message = str(info.value)
         assert target in message and str(mariadb_target_server.port) in message and "--overwrite" in message
         assert mariadb_target_server.query("SELECT COUNT(*) FROM keep_me", database=target)[0][0] == 2
         # With overwrite the old content is gone and the backup is there.
-        with engine.restore(target_conn, target, metadata, overwrite=True) as stream:
+        with engine.logical.restore(target_conn, target, metadata, overwrite=True) as stream:
             stream.write(data)
         assert compare_descriptions(metadata, engine.describe(target_conn)) == []
     finally:
@@ -345,7 +345,7 @@ def test_failed_restore_raises_tool_error_with_stderr(engine, mariadb_target_ser
     target_conn = mariadb_target_server.connection(target)
     try:
         with pytest.raises(ToolError, match="ERROR"):
-            with engine.restore(target_conn, target, None, overwrite=False) as stream:
+            with engine.logical.restore(target_conn, target, None, overwrite=False) as stream:
                 stream.write(b"CREATE TABLE t (id INT);\nINSERT INTO nope VALUES (1);\n")
     finally:
         engine.drop_database(target_conn, target)
@@ -358,7 +358,7 @@ def test_capture_without_reload_privilege_is_a_clear_error(engine, mariadb_serve
     try:
         conn = mariadb_server.connection(source_db.schema, login=user, password=f"Pw-{user}")
         with pytest.raises(Exception) as info:
-            with engine.capture(conn):
+            with engine.logical.capture(conn):
                 pass
         assert "RELOAD" in str(info.value) or "BINLOG" in str(info.value).upper()
         assert f"Pw-{user}" not in str(info.value)

@@ -17,7 +17,7 @@ import pytest
 from psycopg import sql
 
 from restorable.connections import ConnectionInfo
-from restorable.engines.base import Description, SnapshotMetadata, iter_chunks
+from restorable.engines.base import iter_chunks
 from restorable.engines.compare import compare_descriptions, digest_setting
 from restorable.engines.postgres import tools as pg_tools
 from restorable.engines.postgres.engine import PostgresEngine
@@ -29,6 +29,7 @@ from restorable.exceptions import (
     SourceUnreachable,
     ToolError,
 )
+from restorable.metadata import Description, SnapshotMetadata
 
 ENGINE = PostgresEngine()
 
@@ -249,7 +250,7 @@ def test_counts_read_beside_the_stream_are_the_snapshots(pg_server, pg_target_se
     writes, stop, thread = start_ledger_writer(conn)
     try:
         time.sleep(0.3)
-        with ENGINE.capture_streaming(conn) as (pending, dump):
+        with ENGINE.logical.capture_streaming(conn) as (pending, dump):
             at_snapshot = writes["n"]
             stored = io.BytesIO()
             pipe(dump, stored)
@@ -263,7 +264,7 @@ def test_counts_read_beside_the_stream_are_the_snapshots(pg_server, pg_target_se
     assert _query(conn, "select count(*) from ledger")[0][0] != metadata.row_counts["public.ledger"]
     target = pg_target_server.connection("postgres")
     restored = _name("busy_beside_restored")
-    with ENGINE.restore(target, restored, metadata, overwrite=False) as out:
+    with ENGINE.logical.restore(target, restored, metadata, overwrite=False) as out:
         out.write(stored.getvalue())
     found = ENGINE.describe(pg_target_server.connection(restored))
     assert found.row_counts == metadata.row_counts
@@ -381,7 +382,7 @@ def test_round_trip_into_other_server(rich_source, pg_target_server, caplog):
     preflight = ENGINE.preflight(source)
     assert preflight["pg_dump"].startswith("15.") and preflight["server_version"].startswith("15.")
 
-    with ENGINE.capture(source) as (metadata, dump):
+    with ENGINE.logical.capture(source) as (metadata, dump):
         first = dump.stdout.read(4096)
         assert first.startswith(b"PGDMP")
         # pg_dump is running (blocked on its pipe): no password in any command line, only a
@@ -392,7 +393,7 @@ def test_round_trip_into_other_server(rich_source, pg_target_server, caplog):
         assert not any(e.startswith(b"PGPASSWORD=") for e in environ)
         passfile = next(e for e in environ if e.startswith(b"PGPASSFILE=")).split(b"=", 1)[1].decode()
         assert stat.S_IMODE(os.stat(passfile).st_mode) == 0o600
-        with ENGINE.restore(target, restored, metadata, overwrite=False) as out:
+        with ENGINE.logical.restore(target, restored, metadata, overwrite=False) as out:
             out.write(first)
             total = len(first) + pipe(dump, out)
             for secret in passwords:
@@ -490,10 +491,10 @@ def test_consistency_under_concurrent_writes(pg_server, pg_target_server):
     restored = _name("busy_restored")
     try:
         time.sleep(0.3)
-        with ENGINE.capture(conn) as (metadata, dump):
+        with ENGINE.logical.capture(conn) as (metadata, dump):
             at_snapshot = writes["n"]
             time.sleep(1.0)  # writes keep landing after the snapshot, before pg_dump reads the table
-            with ENGINE.restore(target, restored, metadata, overwrite=False) as out:
+            with ENGINE.logical.restore(target, restored, metadata, overwrite=False) as out:
                 pipe(dump, out)
             dump.finish()
             during = writes["n"] - at_snapshot
@@ -526,7 +527,7 @@ def small_source(pg_server):
 
 @pytest.mark.integration
 def test_pg_dump_killed_mid_stream(small_source):
-    with ENGINE.capture(small_source) as (_metadata, dump):
+    with ENGINE.logical.capture(small_source) as (_metadata, dump):
         assert dump.stdout.read(65536)
         os.kill(dump.pid, signal.SIGKILL)
         for _ in iter_chunks(dump.stdout):
@@ -538,7 +539,7 @@ def test_pg_dump_killed_mid_stream(small_source):
 @pytest.mark.integration
 def test_leaving_capture_on_error_kills_pg_dump(small_source):
     with pytest.raises(RuntimeError):
-        with ENGINE.capture(small_source) as (_metadata, dump):
+        with ENGINE.logical.capture(small_source) as (_metadata, dump):
             dump.stdout.read(1024)
             raise RuntimeError("upload failed")
     assert dump.proc.returncode is not None and dump.proc.returncode != 0
@@ -552,15 +553,15 @@ def test_non_empty_target_refused_then_overwritten(small_source, pg_target_serve
     _run(occupied, "create table precious (x int)", "insert into precious values (1), (2)")
     assert ENGINE.target_state(target, name) == "non_empty"
 
-    with ENGINE.capture(small_source) as (metadata, dump):
+    with ENGINE.logical.capture(small_source) as (metadata, dump):
         with pytest.raises(RestoreRefused) as refused:
-            with ENGINE.restore(target, name, metadata, overwrite=False):
+            with ENGINE.logical.restore(target, name, metadata, overwrite=False):
                 pytest.fail("restore started on a non-empty database")
         message = str(refused.value)
         assert name in message and f"{target.host}:{target.port}" in message and "--overwrite" in message
         assert _query(occupied, "select count(*) from precious") == [(2,)]
 
-        with ENGINE.restore(target, name, metadata, overwrite=True) as out:
+        with ENGINE.logical.restore(target, name, metadata, overwrite=True) as out:
             pipe(dump, out)
         dump.finish()
     found = ENGINE.describe(occupied)
@@ -577,8 +578,8 @@ def test_parallel_restore_from_spool_and_target_states(small_source, pg_target_s
     assert ENGINE.target_state(target, name) == "absent"
     pg_target_server.create_database(name)
     assert ENGINE.target_state(target, name) == "empty"
-    with ENGINE.capture(small_source) as (metadata, dump):
-        with ENGINE.restore(target, name, metadata, overwrite=False, jobs=2) as out:
+    with ENGINE.logical.capture(small_source) as (metadata, dump):
+        with ENGINE.logical.restore(target, name, metadata, overwrite=False, jobs=2) as out:
             pipe(dump, out)
             assert list(tmp_path.iterdir())  # spooled next to the process
         dump.finish()
@@ -595,11 +596,11 @@ def test_parallel_restore_from_spool_and_target_states(small_source, pg_target_s
 def test_restore_failure_reports_stderr(small_source, pg_target_server):
     target = pg_target_server.connection("postgres")
     name = _name("broken")
-    with ENGINE.capture(small_source) as (metadata, dump):
+    with ENGINE.logical.capture(small_source) as (metadata, dump):
         data = b"".join(iter_chunks(dump.stdout))
         dump.finish()
     with pytest.raises(ToolError, match="pg_restore exited with code 1; stderr tail"):
-        with ENGINE.restore(target, name, metadata, overwrite=False) as out:
+        with ENGINE.logical.restore(target, name, metadata, overwrite=False) as out:
             out.write(data[: len(data) // 2])
     ENGINE.drop_database(target, name)
 
@@ -610,14 +611,14 @@ def test_property_that_cannot_be_applied_keeps_the_data_and_is_reported(small_so
     logged and shows in the comparison by name; the restored data stays."""
     target = pg_target_server.connection("postgres")
     name = _name("partial_props")
-    with ENGINE.capture(small_source) as (metadata, dump):
+    with ENGINE.logical.capture(small_source) as (metadata, dump):
         data = b"".join(iter_chunks(dump.stdout))
         dump.finish()
     props = metadata.schema["database_properties"]
     props["privileges"] = sorted([*props["privileges"], "ghost_role_xyz:CONNECT"])
     props["settings"] = [*props["settings"], digest_setting("work_mem=3MB")]
     metadata.sealed = {"database_properties": {"settings": ["work_mem=3MB"], "role_settings": {}}}
-    with ENGINE.restore(target, name, metadata, overwrite=False) as out:
+    with ENGINE.logical.restore(target, name, metadata, overwrite=False) as out:
         out.write(data)
     try:
         assert "no such role on the target server" in caplog.text
@@ -633,18 +634,18 @@ def test_property_that_cannot_be_applied_keeps_the_data_and_is_reported(small_so
 
 @pytest.mark.integration
 def test_list_dump(small_source):
-    with ENGINE.capture(small_source) as (_metadata, dump):
+    with ENGINE.logical.capture(small_source) as (_metadata, dump):
         data = b"".join(iter_chunks(dump.stdout))
         dump.finish()
-    with ENGINE.list_dump() as listing:
+    with ENGINE.logical.list_dump() as listing:
         for start in range(0, len(data), 1 << 20):
             listing.write(data[start : start + (1 << 20)])
     assert listing.entries and listing.entries >= 3  # table, its data, its primary key
     with pytest.raises(IntegrityError, match="end of file"):
-        with ENGINE.list_dump() as listing:
+        with ENGINE.logical.list_dump() as listing:
             listing.write(data[: len(data) - 5000])
     with pytest.raises(IntegrityError):
-        with ENGINE.list_dump() as listing:
+        with ENGINE.logical.list_dump() as listing:
             listing.write(b"this is not a dump" * 100)
 
 
@@ -656,7 +657,7 @@ def test_bad_password_and_unreachable(pg_server, caplog):
         ENGINE.preflight(bad)
     assert wrong not in str(refused.value)
     with pytest.raises(AuthenticationFailed):
-        with ENGINE.capture(bad):
+        with ENGINE.logical.capture(bad):
             pass
     from devstack.ports import free_port
 
@@ -675,8 +676,8 @@ def test_sample_database_round_trip(pg_sample, pg_target_server):
     indexes, partitions, large objects, another owner) comes back identical."""
     target = pg_target_server.connection("postgres")
     name = _name("shop_restored")
-    with ENGINE.capture(pg_sample) as (metadata, dump):
-        with ENGINE.restore(target, name, metadata, overwrite=False) as out:
+    with ENGINE.logical.capture(pg_sample) as (metadata, dump):
+        with ENGINE.logical.restore(target, name, metadata, overwrite=False) as out:
             pipe(dump, out)
         dump.finish()
     restored = pg_target_server.connection(name)
