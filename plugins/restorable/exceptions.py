@@ -6,6 +6,8 @@ maps each kind to its own exit code so scripts can tell a bad config from a bad 
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class RestorableError(Exception):
     """Base of every error Restorable raises on purpose."""
@@ -81,6 +83,19 @@ class RestoreRefused(RestorableError):
 
     exit_code = 7
     permanent = True
+
+    @classmethod
+    def not_empty(
+        cls, database: str, where: str, *, held: str | None = None, database_id: str | None = None, **kw: Any
+    ) -> RestoreRefused:
+        """The one wording of "the target holds data and overwrite was not asked for"."""
+        holds = f" (it holds {held})" if held else ""
+        return cls(
+            f"database {database!r} on {where} is not empty{holds}; refusing to overwrite it",
+            database=database_id or database,
+            hint="Restore into a new database name, or pass --overwrite (overwrite=true) to replace it",
+            **kw,
+        )
 
 
 class ValidationFailed(IntegrityError):

@@ -84,11 +84,8 @@ def restore_stream(
     state = engine.target_state(target, database)
     # Refuse early, before reading a byte, so a refused restore costs nothing.
     if not overwrite and state == "non_empty":
-        raise RestoreRefused(
-            f"database {database!r} on {target.describe()} is not empty; refusing to overwrite it",
-            database=manifest.database_id,
-            backup_id=manifest.backup_id,
-            hint="Restore into a new database name, or pass --overwrite (overwrite=true) to replace it",
+        raise RestoreRefused.not_empty(
+            database, target.describe(), database_id=manifest.database_id, backup_id=manifest.backup_id
         )
     if manifest.sealed:
         # Before the target is touched: a wrong identity fails here, as it would on the data.

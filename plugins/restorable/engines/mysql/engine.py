@@ -490,11 +490,7 @@ class MySQLEngine(Engine, LogicalBackup):
     ) -> Iterator[IO[bytes]]:
         state = self.target_state(conn, database)
         if state == "non_empty" and not overwrite:
-            raise RestoreRefused(
-                f"database {database!r} on {address(conn)} is not empty",
-                database=database,
-                hint="Pick another target database, or pass --overwrite to drop and recreate it",
-            )
+            raise RestoreRefused.not_empty(database, address(conn))
         admin = connect(conn, None)
         try:
             with admin.cursor() as cur:

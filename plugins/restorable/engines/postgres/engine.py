@@ -412,11 +412,7 @@ class PostgresEngine(Engine, LogicalBackup):
         objects = self._objects_in(conn, database)
         if objects and not overwrite:
             held = ", ".join(f"{n} {kind}" for kind, n in objects.items())
-            raise RestoreRefused(
-                f"database {database!r} on {server} is not empty (it holds {held})",
-                database=database,
-                hint="pass --overwrite to replace it, or choose another target database",
-            )
+            raise RestoreRefused.not_empty(database, server, held=held)
         with pg_tools.connect(conn, pg_tools.maintenance_database(conn)) as admin:
             target_version = admin.info.server_version
             target_facts = {
