@@ -246,7 +246,7 @@ def test_retried_run_with_same_id_does_not_duplicate(pg_chain):
 
 def _slow_metadata(monkeypatch, engine: str, seconds: float) -> list[float]:
     """Make the capture's metadata reading take ``seconds`` longer; return when it ended."""
-    module = importlib.import_module(f"restorable.engines.{engine}.engine")
+    module = importlib.import_module(f"restorable.engines.{engine}.logical")
     name = "read_roles" if engine == "postgres" else "count_rows"
     original = getattr(module, name)
     ended: list[float] = []
@@ -280,7 +280,7 @@ def test_metadata_is_read_beside_the_stream(chain, case, monkeypatch):
 
 
 def test_metadata_failure_aborts_the_backup(chain, case, monkeypatch):
-    module = importlib.import_module(f"restorable.engines.{case.engine}.engine")
+    module = importlib.import_module(f"restorable.engines.{case.engine}.logical")
     if case.engine == "postgres":
         import psycopg
 

@@ -1,4 +1,4 @@
-"""MariaDB/MySQL client plumbing: connections, client programs, option files, child processes.
+"""MariaDB/MySQL client plumbing: connections, client programs, option files, child environments.
 
 Passwords reach ``mariadb-dump``/``mysqldump`` and ``mariadb``/``mysql`` through a 0600 option
 file given as ``--defaults-extra-file`` (the first argument), which lives only as long as the
@@ -8,7 +8,6 @@ child's environment in case the parent had it).
 
 from __future__ import annotations
 
-import collections
 import functools
 import logging
 import os
@@ -16,15 +15,15 @@ import re
 import shutil
 import subprocess
 import tempfile
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import Any
 
 import pymysql
 
 from restorable.connections import ConnectionInfo
+from restorable.engines import process
 from restorable.exceptions import AuthenticationFailed, NotFound, SourceUnreachable, ToolError
 
 log = logging.getLogger(__name__)
@@ -48,11 +47,6 @@ def address(conn: ConnectionInfo, database: str | None = None) -> str:
     """``host:port[/db]`` for messages (no user, no password)."""
     where = conn.extra.get("unix_socket") or f"{conn.host or 'localhost'}:{conn.port or DEFAULT_PORT}"
     return f"{where}/{database}" if database else str(where)
-
-
-def scrub(text: str, conn: ConnectionInfo) -> str:
-    """``text`` with the password removed, whatever produced it."""
-    return text.replace(conn.password, "********") if conn.password else text
 
 
 def _ssl_options(conn: ConnectionInfo) -> dict[str, str]:
@@ -91,7 +85,7 @@ def connect(conn: ConnectionInfo, database: str | None = None, *, autocommit: bo
 
 def connection_error(exc: Exception, conn: ConnectionInfo, database: str | None) -> Exception:
     code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
-    text = scrub(str(exc.args[1] if len(exc.args) > 1 else exc), conn)
+    text = process.scrub(str(exc.args[1] if len(exc.args) > 1 else exc), conn)
     where = address(conn, database)
     if code in _AUTH_ERRORS:
         return AuthenticationFailed(
@@ -146,18 +140,14 @@ def defaults_file(conn: ConnectionInfo) -> Iterator[str]:
             fh.write("\n".join(lines) + "\n")
         yield path
     finally:
-        remove_quietly(path)
-
-
-def remove_quietly(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
+        process.remove_quietly(path)
 
 
 def child_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in _ENV_SECRETS}
+    """Environment for a client program: the client's own ``MYSQL_*`` variables without the
+    password and the address ones (the option file says where to connect), UTF-8 messages
+    (see ``engines.process.child_env`` for what else passes)."""
+    env = process.child_env(tool_prefixes=("MYSQL_",), remove=_ENV_SECRETS)
     env.setdefault("LC_ALL", "C.UTF-8")
     return env
 
@@ -219,48 +209,11 @@ def version_tuple(version: str) -> tuple[int, ...]:
     return tuple(int(p) for p in match.groups() if p is not None) if match else (0,)
 
 
-# -- child processes -----------------------------------------------------------------------
-class StreamTail:
-    """Drains a child's stderr in a thread, keeping the last lines for error messages."""
-
-    def __init__(self, stream: IO[bytes], tool: str, *, lines: int = 40) -> None:
-        self._stream = stream
-        self._tool = tool
-        self._lines: collections.deque[str] = collections.deque(maxlen=lines)
-        self._thread = threading.Thread(target=self._run, name=f"{tool}-stderr", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            for raw in iter(self._stream.readline, b""):
-                line = raw.decode("utf-8", "replace").rstrip()
-                if line:
-                    self._lines.append(line)
-                    log.info("tool_stderr tool=%s line=%s", self._tool, line)
-        except (OSError, ValueError):
-            pass
-
-    def join(self, timeout: float | None = 30) -> None:
-        self._thread.join(timeout)
-
-    def text(self) -> str:
-        return "\n".join(self._lines)
-
-
-def exit_description(returncode: int) -> str:
-    if returncode < 0:
-        return f"was killed by signal {-returncode}"
-    return f"exited with code {returncode}"
-
-
-def stop_process(proc: subprocess.Popen, timeout: float = 10) -> None:
-    """Kill ``proc`` if still running and reap it."""
-    if proc.poll() is None:
-        try:
-            proc.kill()
-        except ProcessLookupError:
-            pass
+def kill_query(conn: ConnectionInfo, database: str | None, session: Any) -> None:
+    """Interrupt what ``session`` is running (a long count) from a connection of its own."""
+    killer = connect(conn, database)
     try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        log.warning("process did not exit after SIGKILL pid=%s", proc.pid)
+        with killer.cursor() as cur:
+            cur.execute(f"KILL QUERY {int(session.thread_id())}")
+    finally:
+        killer.close()

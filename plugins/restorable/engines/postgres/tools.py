@@ -1,4 +1,4 @@
-"""PostgreSQL client plumbing: connections, client binaries, password files, child processes.
+"""PostgreSQL client plumbing: connections, client binaries, password files, child environments.
 
 Passwords reach ``pg_dump``/``pg_restore`` through a 0600 ``PGPASSFILE`` that lives only as long
 as the child; the child's environment holds the file's path, never the password, and
@@ -7,7 +7,6 @@ as the child; the child's environment holds the file's path, never the password,
 
 from __future__ import annotations
 
-import collections
 import functools
 import logging
 import os
@@ -15,15 +14,14 @@ import re
 import shutil
 import subprocess
 import tempfile
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
 
 import psycopg
 
 from restorable.connections import ConnectionInfo
+from restorable.engines import process
 from restorable.exceptions import AuthenticationFailed, NotFound, SourceUnreachable, ToolError
 
 log = logging.getLogger(__name__)
@@ -146,11 +144,6 @@ def address(conn: ConnectionInfo, database: str | None = None) -> str:
     return f"{host}:{port}/{db}" if db else f"{host}:{port}"
 
 
-def scrub(text: str, conn: ConnectionInfo) -> str:
-    """Remove the password from a message, should a library ever echo it."""
-    return text.replace(conn.password, "********") if conn.password else text
-
-
 def connect(conn: ConnectionInfo, database: str, *, autocommit: bool = True) -> psycopg.Connection:
     """Open a psycopg connection to ``database`` with errors mapped to Restorable's."""
     kwargs: dict[str, object] = {
@@ -167,7 +160,7 @@ def connect(conn: ConnectionInfo, database: str, *, autocommit: bool = True) -> 
     try:
         return psycopg.connect(autocommit=autocommit, **kwargs)
     except psycopg.OperationalError as exc:
-        text = scrub(str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc), conn)
+        text = process.scrub(str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc), conn)
         where = address(conn, database)
         if exc.sqlstate in _AUTH_SQLSTATES or _AUTH_TEXT.search(str(exc)):
             raise AuthenticationFailed(
@@ -208,15 +201,13 @@ def password_file(conn: ConnectionInfo) -> Iterator[str | None]:
             fh.write(f"*:*:*:{_pgpass_escape(conn.login or '*')}:{_pgpass_escape(conn.password)}\n")
         yield path
     finally:
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
+        process.remove_quietly(path)
 
 
 def child_env(passfile: str | None) -> dict[str, str]:
-    """Environment for a client tool: no password variables, the pgpass path if any."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PGPASSWORD", "PGPASSFILE")}
+    """Environment for a client tool: libpq's own variables without the password ones, the pgpass
+    path if any (see ``engines.process.child_env`` for what else passes)."""
+    env = process.child_env(tool_prefixes=("PG", "KRB5"), remove=("PGPASSWORD", "PGPASSFILE"))
     if passfile:
         env["PGPASSFILE"] = passfile
     env["PGAPPNAME"] = APPLICATION_NAME
@@ -243,54 +234,9 @@ def connection_args(conn: ConnectionInfo, database: str) -> list[str]:
     return args
 
 
-# ---------------------------------------------------------------------------------- child processes
-class StreamTail:
-    """Drains a child's pipe on a thread (so it can never block the child) and keeps its tail."""
-
-    def __init__(self, stream: IO[bytes], tool: str, *, lines: int = 40, log_lines: bool = True) -> None:
-        self._stream = stream
-        self._tool = tool
-        self._log_lines = log_lines
-        self.lines: collections.deque[str] = collections.deque(maxlen=lines)
-        self.count = 0
-        self._thread = threading.Thread(target=self._run, name=f"{tool}-stderr", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        for raw in iter(self._stream.readline, b""):
-            line = raw.decode("utf-8", "replace").rstrip()
-            if not line:
-                continue
-            self.count += 1
-            self.lines.append(line)
-            if self._log_lines:
-                log.info("tool=%s stderr=%r", self._tool, line)
-        self._stream.close()
-
-    def join(self, timeout: float | None = 30) -> None:
-        self._thread.join(timeout)
-
-    def text(self) -> str:
-        return "\n".join(self.lines)
-
-
-def exit_description(tool: str, returncode: int) -> str:
-    if returncode < 0:
-        return f"{tool} was killed by signal {-returncode}"
-    return f"{tool} exited with code {returncode}"
-
-
-def tool_failure(tool: str, returncode: int, tail: StreamTail, *, database: str, hint: str) -> ToolError:
-    detail = tail.text()
-    message = exit_description(tool, returncode) + (f"; stderr tail:\n{detail}" if detail else "")
-    return ToolError(message, database=database, hint=hint)
-
-
-def stop_process(proc: subprocess.Popen, timeout: float = 10) -> None:
-    """Kill ``proc`` if it still runs and reap it."""
-    if proc.poll() is None:
-        proc.kill()
+def rollback_quietly(pg: psycopg.Connection) -> None:
+    """End a read-only transaction; a connection already broken has nothing left to end."""
     try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:  # pragma: no cover - a killed child that does not die
-        log.warning("tool_pid=%s did not exit after SIGKILL", proc.pid)
+        pg.execute("ROLLBACK")
+    except psycopg.Error:
+        pass

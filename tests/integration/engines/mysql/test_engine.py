@@ -231,7 +231,7 @@ def test_counts_exact_under_concurrent_writes(
     """Counts equal the dump's content with a writer busy throughout; backups count beside the
     stream (capture_streaming), here a second late, while the writer keeps committing."""
     if beside:
-        from restorable.engines.mysql import engine as mysql_module
+        from restorable.engines.mysql import logical as mysql_module
 
         original = mysql_module.count_rows
 

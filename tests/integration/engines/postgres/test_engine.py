@@ -231,7 +231,7 @@ def test_counts_read_beside_the_stream_are_the_snapshots(pg_server, pg_target_se
     with a writer busy all along, they are still exactly what the dump holds."""
     import io
 
-    from restorable.engines.postgres import engine as postgres_module
+    from restorable.engines.postgres import logical as postgres_module
 
     database = _name("busy_beside")
     conn = pg_server.create_database(database)
