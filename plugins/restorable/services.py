@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from restorable.config import RestorableConfig
 from restorable.connections import ConnectionInfo, resolve_connection
 from restorable.exceptions import ConfigError
 from restorable.repository.catalog import Catalog
+
+if TYPE_CHECKING:
+    from restorable.storage.protocol import Store
 
 Duty = Literal["backup", "lifecycle", "restore"]
 Resolver = Callable[[str], ConnectionInfo]
@@ -35,7 +38,8 @@ class Services:
             return storage.restore_conn_id
         return storage.conn_id
 
-    def store(self, duty: Duty = "backup"):
+    def store(self, duty: Duty = "backup") -> Store:
+        """The bucket as ``duty``'s credentials see it (lifecycle and restore may use their own)."""
         from restorable.storage.s3 import S3Store, s3_client_from_connection
 
         conn = self.resolve(self.storage_conn_id(duty))
