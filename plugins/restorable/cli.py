@@ -1,10 +1,10 @@
-"""``restorable``: back up, list, verify and restore from a shell, with or without Airflow.
+"""``restorable``: back up, list, verify, restore and drill from a shell, with or without Airflow.
 
 During an incident Airflow's own metadata database may be what was lost: everything here
 needs only the config, the connections (``AIRFLOW_CONN_*`` variables or URIs) and the bucket.
 
 Exit codes: 0 ok, 2 config error, 3 source unreachable, 4 tool error, 5 storage error,
-6 integrity failure (checksum, decryption, restored copy differs), 7 restore refused,
+6 integrity failure (checksum, decryption, restored copy differs, drill failed), 7 restore refused,
 8 not found, 1 anything else.
 """
 
@@ -51,6 +51,23 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--overwrite", action="store_true", help="replace the target database if it is not empty")
     r.add_argument("--jobs", type=int, help="parallel restore jobs (default from config)")
     r.add_argument("--identity-file", type=Path, help="age identity file (default: the identity connection)")
+
+    d = sub.add_parser(
+        "drill",
+        help="prove a backup restores: restore into a scratch database, validate, record evidence, drop",
+        description="Restore a backup into a new scratch database (drill_<db>_<random>) on the drill server, "
+        "validate it against its manifest (Great Expectations and the schema), write the drill evidence beside "
+        "the backup, and drop the scratch database whatever happened. Exit 0 when the drill passed, 6 when the "
+        "restored copy differs (the tables and figures are named), 7 when the target is the source.",
+    )
+    d.add_argument("database")
+    d.add_argument(
+        "backup_id", nargs="?", default="latest", help='a backup id, or "latest" (the newest verified backup)'
+    )
+    d.add_argument("--target", help="connection id of the drill server (default: restore_target_conn_id)")
+    # Also after the command (`restorable drill shop --json`); SUPPRESS keeps a --json given before it.
+    d.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print the result as JSON")
+    d.add_argument("--identity-file", type=Path, help="age identity file (default: the identity connection)")
 
     h = sub.add_parser("hold", help="set or clear a legal hold on every object of a backup")
     h.add_argument("database")
@@ -171,6 +188,59 @@ def cmd_restore(args: argparse.Namespace, services: Services) -> int:
     return 0 if report.ok else 6
 
 
+def _drill_text(result: Any) -> str:
+    """The verdict as a short table for people."""
+    restore = result.restore or {}
+    validation = result.validation or {}
+    evidence = result.evidence
+    verdict = "PASSED" if result.ok else f"FAILED at {evidence.get('failed_step')}"
+    rows = [
+        ("backup", f"{result.backup_id} (age {evidence.get('backup_age_seconds')} s)"),
+        ("scratch", f"{result.scratch_database} on {result.target} ({'dropped' if result.dropped else 'NOT dropped'})"),
+        ("hashes", "verified" if evidence.get("hashes_verified") else "NOT verified"),
+        ("rows", f"expected {evidence.get('expected_rows')}, found {evidence.get('found_rows')}"),
+        (
+            "expectations",
+            f"{validation.get('expectations', 0)} on {validation.get('tables', 0)} tables, "
+            f"{validation.get('failed_expectations', 0)} failed",
+        ),
+        ("restore (RTO)", f"{restore.get('restore_seconds')} s"),
+        ("evidence", evidence.get("record_key") or "-"),
+    ]
+    lines = [f"drill of {result.database_id}: {verdict}"]
+    lines += [f"  {name:14} {value}" for name, value in rows]
+    lines += [f"  - {d}" for d in result.differences]
+    return "\n".join(lines)
+
+
+def cmd_drill(args: argparse.Namespace, services: Services) -> int:
+    import signal
+
+    from restorable.commands.drill import run_drill
+
+    # A SIGTERM (a timeout, `kill`) unwinds like Ctrl-C, so the scratch database is still dropped.
+    def interrupted(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupted)
+    progress = Progress(f"drill {args.database}")
+    result = run_drill(
+        services,
+        args.database,
+        args.backup_id,
+        target_conn_id=args.target,
+        identity=_identity(args),
+        on_progress=progress,
+    )
+    progress.finish()
+    _emit(args, result.to_dict(), _drill_text(result))
+    error = result.error()
+    if error is None:
+        return 0
+    print(f"restorable: error: {error}", file=sys.stderr)
+    return error.exit_code
+
+
 def cmd_hold(args: argparse.Namespace, services: Services) -> int:
     from restorable.lifecycle.apply import set_legal_hold
 
@@ -202,7 +272,14 @@ def cmd_keygen(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"backup": cmd_backup, "list": cmd_list, "verify": cmd_verify, "restore": cmd_restore, "hold": cmd_hold}
+COMMANDS = {
+    "backup": cmd_backup,
+    "list": cmd_list,
+    "verify": cmd_verify,
+    "restore": cmd_restore,
+    "drill": cmd_drill,
+    "hold": cmd_hold,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,9 +17,11 @@ from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, CronTriggerTimetable, P
 
 from restorable.airflow.notifiers import RestorableWebhookNotifier
 from restorable.airflow.operators import (
+    AuditBucketOperator,
     BackupOperator,
     DrillVerdictOperator,
     DropScratchDatabaseOperator,
+    EnforceLifecycleOperator,
     GreatExpectationsValidateOperator,
     PickBackupOperator,
     PreflightOperator,
@@ -228,8 +230,6 @@ def build_dags(
 
 def build_lifecycle_dag(config: RestorableConfig | str | Path | None = None, *, schedule: str = "0 4 * * *") -> DAG:
     """``enforce_lifecycle``: apply retention per database, then audit the bucket (daily)."""
-    from restorable.airflow.operators import AuditBucketOperator, EnforceLifecycleOperator
-
     config_path = None if isinstance(config, RestorableConfig) or config is None else str(config)
     if not isinstance(config, RestorableConfig):
         config = load_config(config)

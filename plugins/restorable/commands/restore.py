@@ -13,10 +13,11 @@ from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field, replace
 from typing import IO, Any
 
+from restorable.commands.restore_target import check_target
 from restorable.connections import ConnectionInfo
 from restorable.engines import engine_for
 from restorable.engines.base import Engine
-from restorable.exceptions import IntegrityError, RestorableError, RestoreRefused
+from restorable.exceptions import IntegrityError, RestorableError
 from restorable.logs import backup_log
 from restorable.metadata import SnapshotMetadata
 from restorable.repository.manifest import BackupManifest
@@ -76,17 +77,25 @@ def restore_stream(
     overwrite: bool,
     jobs: int = 1,
     on_progress: Callable[[int], None] | None = None,
+    source: ConnectionInfo | None = None,
 ):
-    """Stream the stored object into ``database``; check both hashes; return the digests."""
+    """Stream the stored object into ``database``; check both hashes; return the digests.
+
+    ``source`` (drills) refuses a target that is the source (see ``restore_target``).
+    """
     from restorable.stream.decode import decode_stream
 
     metadata: SnapshotMetadata = manifest.metadata
-    state = engine.target_state(target, database)
-    # Refuse early, before reading a byte, so a refused restore costs nothing.
-    if not overwrite and state == "non_empty":
-        raise RestoreRefused.not_empty(
-            database, target.describe(), database_id=manifest.database_id, backup_id=manifest.backup_id
-        )
+    # Decided early, before reading a byte, so a refused restore costs nothing.
+    state = check_target(
+        engine,
+        target,
+        database,
+        overwrite=overwrite,
+        source=source,
+        database_id=manifest.database_id,
+        backup_id=manifest.backup_id,
+    )
     if manifest.sealed:
         # Before the target is touched: a wrong identity fails here, as it would on the data.
         metadata = replace(metadata, sealed=open_sealed(store, manifest, identity))

@@ -1,0 +1,84 @@
+"""What every Restorable operator shares: the core services behind Airflow connections, and the
+run's identity (who did it, at which point in time) as the core records it."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from airflow.sdk import BaseOperator
+
+
+def run_info(context: Any) -> dict[str, Any]:
+    """The Airflow run doing the work, as recorded in manifests and evidence."""
+    from restorable.repository.manifest import iso
+
+    ti = context["ti"]
+    logical = context.get("logical_date")
+    dag_run = context.get("dag_run")
+    run_after = getattr(dag_run, "run_after", None)
+    return {
+        "by": "airflow",
+        "dag_id": ti.dag_id,
+        "run_id": ti.run_id,
+        "logical_date": iso(logical) if logical else None,
+        "run_after": iso(run_after) if run_after else None,
+        "try_number": ti.try_number,
+        "host": socket.gethostname(),
+    }
+
+
+def run_time(context: Any) -> datetime:
+    """The run's point in time: its logical date, else (asset-triggered, manual) its run_after."""
+    logical = context.get("logical_date")
+    if logical:
+        return logical
+    dag_run = context.get("dag_run")
+    return getattr(dag_run, "run_after", None) or datetime.now().astimezone()
+
+
+def run_key(context: Any) -> str:
+    """``dag_id/run_id``: what makes ids and scratch names the same for every try of a run."""
+    ti = context["ti"]
+    return f"{ti.dag_id}/{ti.run_id}"
+
+
+def as_bool(value: Any) -> bool:
+    """A rendered template parameter ("True", "false", "1") as a bool."""
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+class RestorableOperator(BaseOperator):
+    """Base: one configured database, core services backed by Airflow connections."""
+
+    template_fields: Sequence[str] = ("database_id",)
+    ui_color = "#e8f4ea"
+
+    def __init__(self, *, database_id: str, config_path: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.database_id = database_id
+        self.config_path = config_path
+        self._services = None
+
+    @property
+    def services(self):
+        """The core services, built on first use (not at parse time) from Airflow's connections."""
+        if self._services is None:
+            from restorable.airflow.connections import airflow_services
+
+            self._services = airflow_services(self.config_path)
+        return self._services
+
+    @property
+    def database(self):
+        return self.services.config.database(self.database_id)
+
+    def scratch_name(self, context: Any) -> str:
+        """The run's scratch database: the same for every task and try of one drill run."""
+        from restorable.commands.restore_target import scratch_database_name
+
+        return scratch_database_name(self.database_id, run_key(context))

@@ -1,0 +1,90 @@
+"""Restore and validate: into a drill's scratch database, or into the target a manual run names."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from restorable.airflow.operators.base import RestorableOperator, as_bool
+
+
+class _TargetedOperator(RestorableOperator):
+    """An operator writing or reading a restore target: the named one, else the drill's scratch."""
+
+    def __init__(
+        self, *, backup_id: str, target_conn_id: str | None = None, target_database: str | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.backup_id = backup_id
+        self.target_conn_id = target_conn_id
+        self.target_database = target_database
+
+    def resolve_target(self, context: Any):
+        from restorable.commands.restore_target import restore_target
+
+        return restore_target(
+            self.services,
+            self.database_id,
+            target_conn_id=self.target_conn_id,
+            target_database=self.target_database,
+            scratch=self.scratch_name(context),
+        )
+
+
+class RestoreOperator(_TargetedOperator):
+    """Stream a backup into a database; check both hashes on the way.
+
+    Drills restore into their own scratch database (``overwrite`` is implied: the name is the
+    run's own) and never into their source. Manual restores name a target; a non-empty one is
+    refused unless ``overwrite``.
+    """
+
+    template_fields: Sequence[str] = ("database_id", "backup_id", "target_conn_id", "target_database", "overwrite")
+    ui_color = "#d6e4f5"
+
+    def __init__(self, *, overwrite: Any = False, scratch: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.overwrite = overwrite
+        self.scratch = scratch
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from restorable.commands.drill import restore_into
+
+        backup_id = str(self.backup_id).strip() or "latest"
+        self.resolved_backup_id = None if backup_id == "latest" else backup_id
+        target, database = self.resolve_target(context)
+        result = restore_into(
+            self.services,
+            self.database_id,
+            backup_id,
+            target=target,
+            database=database,
+            overwrite=True if self.scratch else as_bool(self.overwrite),
+            source=self.services.resolve(self.database.conn_id) if self.scratch else None,
+        )
+        self.resolved_backup_id = result["backup_id"]
+        context["ti"].xcom_push(key="summary", value=result)
+        return result
+
+
+class GreatExpectationsValidateOperator(_TargetedOperator):
+    """Validate a restored database against its manifest with Great Expectations (+ schema objects).
+
+    The summary goes to XCom (key ``summary``) before a mismatch fails the task, so the evidence
+    task downstream can record what differed.
+    """
+
+    template_fields: Sequence[str] = ("database_id", "backup_id", "target_conn_id", "target_database")
+    ui_color = "#f5e6cc"
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from restorable.commands.drill import validate_restore, validation_error
+
+        backup_id = self.resolved_backup_id = str(self.backup_id).strip()
+        target, database = self.resolve_target(context)
+        result = validate_restore(self.services, self.database_id, backup_id, target=target, database=database)
+        self.resolved_backup_id = result["backup_id"]
+        context["ti"].xcom_push(key="summary", value=result)
+        if not result["ok"]:
+            raise validation_error(result, self.database_id)
+        return result
