@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +41,16 @@ class Chain:
     recipient: str
     database_id: str
     target: ConnectionInfo
+
+    def run_cli(self, *args: str, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        """``restorable --config <this chain's config> ARGS`` as an operator runs it: no Airflow, env vars only."""
+        return subprocess.run(
+            [sys.executable, "-m", "restorable.cli", "--config", str(self.config_path), *args],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **self.env, **(env_extra or {})},
+            timeout=300,
+        )
 
 
 def make_chain(

@@ -9,32 +9,16 @@ import sys
 
 import pytest
 
-from devstack.chain import make_chain
-
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def chain(tmp_path, pg_sample, pg_target_server, seaweed, bucket):
-    return make_chain(
-        tmp_path,
-        source=pg_sample,
-        engine="postgres",
-        s3=seaweed.connection(),
-        bucket=bucket,
-        target=pg_target_server.connection("postgres"),
-    )
+def chain(pg_cli_chain):
+    return pg_cli_chain
 
 
 def cli(chain, *args: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, **chain.env, **(env_extra or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "restorable.cli", "--config", str(chain.config_path), "--json", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    return chain.run_cli("--json", *args, env_extra=env_extra)
 
 
 def test_backup_list_verify_restore(chain, tmp_path, pg_target_server):

@@ -16,6 +16,7 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import IO
 
 from restorable.connections import ConnectionInfo
+from restorable.exceptions import ConfigError
 from restorable.metadata import Description, SnapshotMetadata, TargetState
 
 log = logging.getLogger(__name__)
@@ -155,6 +156,16 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     def logical(self) -> LogicalBackup:
         """Logical dumps of one database."""
+
+    @staticmethod
+    def database_of(conn: ConnectionInfo) -> str:
+        """The database ``conn`` names (its schema); ``ConfigError`` when it names none."""
+        if not conn.schema:
+            raise ConfigError(
+                f"connection {conn.conn_id!r} names no database",
+                hint="Set the connection's schema (Airflow) or the URI path to the database to back up",
+            )
+        return conn.schema
 
     @abc.abstractmethod
     def preflight(self, conn: ConnectionInfo) -> dict[str, str]:

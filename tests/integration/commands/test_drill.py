@@ -3,38 +3,21 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from datetime import timedelta
 
 import pytest
-
-from devstack.chain import make_chain
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def chain(tmp_path, pg_sample, pg_target_server, seaweed, bucket):
-    return make_chain(
-        tmp_path,
-        source=pg_sample,
-        engine="postgres",
-        s3=seaweed.connection(),
-        bucket=bucket,
-        target=pg_target_server.connection("postgres"),
-    )
+def chain(pg_cli_chain):
+    return pg_cli_chain
 
 
 def cli(chain, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "restorable.cli", "--config", str(chain.config_path), *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **chain.env},
-        timeout=300,
-    )
+    return chain.run_cli(*args)
 
 
 def scratch_databases(server) -> list[str]:

@@ -16,7 +16,6 @@ from restorable.engines.base import Engine, LogicalBackup
 from restorable.engines.mysql.describe import base_tables, count_rows, describe_schema, load_sql, table_kinds
 from restorable.engines.mysql.logical import MySQLDumpBackup
 from restorable.engines.mysql.tools import address, connect, find_tool, quote_ident, server_flavour, version_tuple
-from restorable.exceptions import ConfigError
 from restorable.metadata import Description, TargetState
 
 log = logging.getLogger(__name__)
@@ -35,16 +34,6 @@ class MySQLEngine(Engine):
         return self._logical
 
     # -- facts ---------------------------------------------------------------------------
-    @staticmethod
-    def database_of(conn: ConnectionInfo) -> str:
-        """The database ``conn`` names (its schema); ``ConfigError`` when it names none."""
-        if not conn.schema:
-            raise ConfigError(
-                f"connection {conn.conn_id!r} names no database",
-                hint="Set the connection's schema to the database to back up",
-            )
-        return conn.schema
-
     @staticmethod
     def server_info(cur: Any) -> dict[str, Any]:
         """Version, flavour ("mariadb"/"mysql"), binary logging, server id and net_write_timeout."""

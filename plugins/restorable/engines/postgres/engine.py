@@ -21,7 +21,6 @@ from restorable.engines.postgres.describe import prepare_session, read_descripti
 from restorable.engines.postgres.logical import PgDumpBackup
 from restorable.engines.postgres.tools import address
 from restorable.engines.sql_files import load_sql
-from restorable.exceptions import ConfigError
 from restorable.metadata import Description, TargetState
 
 log = logging.getLogger(__name__)
@@ -40,16 +39,6 @@ class PostgresEngine(Engine):
         return self._logical
 
     # ---------------------------------------------------------------------------------- facts
-    @staticmethod
-    def database_of(conn: ConnectionInfo) -> str:
-        """The database ``conn`` names (its schema); ``ConfigError`` when it names none."""
-        if not conn.schema:
-            raise ConfigError(
-                f"connection {conn.conn_id!r} names no database",
-                hint="Set the connection's schema (Airflow) or the URI path to the database to back up",
-            )
-        return conn.schema
-
     @staticmethod
     def server_facts(pg: psycopg.Connection) -> dict[str, Any]:
         """``server_version`` (text), ``server_version_num`` and ``in_recovery`` of ``pg``'s server."""
