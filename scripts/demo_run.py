@@ -134,7 +134,7 @@ def main() -> None:
         )
         print(f"restore time (RTO) {d.get('rto_seconds')} s (phases: {d.get('phases_seconds')})")
         print(f"backup age at drill {d.get('backup_age_seconds')} s")
-    evidence = f"s3://{catalog.store.bucket}/{catalog.backup_prefix(DATABASE, s['backup_id'])}verifications/"
+    evidence = f"s3://{catalog.store.bucket}/{catalog.layout.verifications_prefix(DATABASE, s['backup_id'])}"
     print(f"evidence           {evidence}")
     print(f"\nAirflow UI         {BASE}   login: admin / {password}")
     print("stop everything    make stop")

@@ -18,10 +18,12 @@ import yaml
 
 from restorable.engines import ENGINES
 from restorable.exceptions import ConfigError
+from restorable.repository.layout import DATABASE_ID_RE
 
 LOCK_MODES = ("GOVERNANCE", "COMPLIANCE")
 MIN_PART_SIZE = 5 * 1024 * 1024  # S3's floor for every part but the last
-_ID_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+#: A database id is a directory of the bucket layout, so the layout defines what it may be.
+_ID_RE = DATABASE_ID_RE
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB|KB|MB|GB)?\s*$")
 _SIZE_UNITS = {None: 1, "B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3, "KB": 1000, "MB": 1000**2, "GB": 1000**3}

@@ -16,7 +16,7 @@ from typing import Any
 from restorable.engines import engine_for
 from restorable.exceptions import RestorableError
 from restorable.logs import backup_log
-from restorable.repository.manifest import BackupManifest, StoredObject, iso, new_backup_id, utcnow
+from restorable.repository.manifest import DUMP, BackupManifest, StoredObject, iso, new_backup_id, utcnow
 from restorable.repository.sealed import write_sealed
 from restorable.services import Services
 
@@ -57,7 +57,7 @@ def run_backup(
     lock = config.object_lock_for(database_id)
     lock_mode = lock[0] if lock else None
     retain_until = started + timedelta(days=lock[1]) if lock else None
-    key = catalog.data_key(database_id, backup_id, engine.logical.data_suffix)
+    key = catalog.layout.data_key(database_id, backup_id, engine.logical.data_suffix)
     store = catalog.store
     log.info("backup starting", engine=db.engine, source=source.describe(), key=key)
     t1 = time.monotonic()
@@ -95,7 +95,7 @@ def run_backup(
     # pointing at values it cannot restore. A retried run overwrites it (a new version).
     sealed = write_sealed(
         store,
-        catalog.sealed_key(database_id, backup_id),
+        catalog.layout.sealed_key(database_id, backup_id),
         metadata.sealed,
         config.encryption.recipients,
         lock_mode=lock_mode,
@@ -111,16 +111,19 @@ def run_backup(
         dump_format=engine.logical.dump_format,
         created_at=iso(started),
         finished_at=iso(finished),
-        data=StoredObject(
-            key=key,
-            plain_bytes=digests.plain_bytes,
-            stored_bytes=digests.stored_bytes,
-            plain_sha256=digests.plain_sha256,
-            stored_sha256=digests.stored_sha256,
-            parts=result.parts,
-            part_size=storage.part_size,
-            version_id=result.version_id,
-        ),
+        objects=[
+            StoredObject(
+                key=key,
+                plain_bytes=digests.plain_bytes,
+                stored_bytes=digests.stored_bytes,
+                plain_sha256=digests.plain_sha256,
+                stored_sha256=digests.stored_sha256,
+                parts=result.parts,
+                part_size=storage.part_size,
+                version_id=result.version_id,
+                role=DUMP,
+            ),
+        ],
         metadata=metadata,
         compression={"algorithm": "zstd", "level": db.compression.level, "frame_checksum": True},
         encryption={"format": "age", "recipients": list(config.encryption.recipients)},

@@ -59,7 +59,7 @@ class PickedBackup:
             "backup_id": self.manifest.backup_id,
             "created_at": self.manifest.created_at,
             "at_or_before": iso(self.at_or_before) if self.at_or_before else None,
-            "stored_bytes": self.manifest.data.stored_bytes,
+            "stored_bytes": self.manifest.stored_bytes,
             "scratch_database": self.target.scratch,
             "target": self.target.server.describe(),
             "seconds": self.seconds,

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field, replace
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from restorable.commands.restore_target import check_target
 from restorable.connections import ConnectionInfo
@@ -23,6 +23,10 @@ from restorable.metadata import SnapshotMetadata
 from restorable.repository.manifest import BackupManifest
 from restorable.repository.sealed import open_sealed
 from restorable.services import Services
+
+if TYPE_CHECKING:
+    from restorable.storage.protocol import Store
+    from restorable.stream.digests import StreamDigests
 
 
 @dataclass
@@ -68,7 +72,7 @@ class _StartOnFirstWrite:
 
 def restore_stream(
     engine: Engine,
-    store: Any,
+    store: Store,
     manifest: BackupManifest,
     target: ConnectionInfo,
     database: str,
@@ -78,12 +82,51 @@ def restore_stream(
     jobs: int = 1,
     on_progress: Callable[[int], None] | None = None,
     source: ConnectionInfo | None = None,
-):
-    """Stream the stored object into ``database``; check both hashes; return the digests.
+) -> StreamDigests:
+    """Restore ``manifest`` into ``database`` by its kind; check the hashes; return the digests.
 
-    ``source`` (drills) refuses a target that is the source (see ``restore_target``).
+    ``source`` (drills) refuses a target that is the source (see ``restore_target``). Each kind
+    of backup has its own restorer; a logical backup is one dump stream into one database.
     """
+    restorer = _RESTORERS.get(manifest.kind)
+    if restorer is None:
+        raise IntegrityError(
+            f"this version cannot restore a backup of kind {manifest.kind!r}",
+            database=manifest.database_id,
+            backup_id=manifest.backup_id,
+            hint="Use the version of Restorable that wrote this backup",
+        )
+    return restorer(
+        engine,
+        store,
+        manifest,
+        target,
+        database,
+        identity=identity,
+        overwrite=overwrite,
+        jobs=jobs,
+        on_progress=on_progress,
+        source=source,
+    )
+
+
+def _restore_logical(
+    engine: Engine,
+    store: Store,
+    manifest: BackupManifest,
+    target: ConnectionInfo,
+    database: str,
+    *,
+    identity: str,
+    overwrite: bool,
+    jobs: int,
+    on_progress: Callable[[int], None] | None,
+    source: ConnectionInfo | None,
+) -> StreamDigests:
+    """Stream the dump into ``database`` through the engine's logical restore."""
     from restorable.stream.decode import decode_stream
+
+    dump = manifest.dump
 
     metadata: SnapshotMetadata = manifest.metadata
     # Decided early, before reading a byte, so a refused restore costs nothing.
@@ -99,7 +142,7 @@ def restore_stream(
     if manifest.sealed:
         # Before the target is touched: a wrong identity fails here, as it would on the data.
         metadata = replace(metadata, sealed=open_sealed(store, manifest, identity))
-    body = store.open_read(manifest.data.key)
+    body = store.open_read(dump.key)
     sink = None
     try:
         with ExitStack() as stack:
@@ -124,8 +167,8 @@ def restore_stream(
                 )
         raise
     for what, found, expected in (
-        ("stored object", digests.stored_sha256, manifest.data.stored_sha256),
-        ("plain dump", digests.plain_sha256, manifest.data.plain_sha256),
+        ("stored object", digests.stored_sha256, dump.stored_sha256),
+        ("plain dump", digests.plain_sha256, dump.plain_sha256),
     ):
         if found != expected:
             raise IntegrityError(
@@ -136,6 +179,9 @@ def restore_stream(
                 hint="Restore another backup; run restorable verify on this one",
             )
     return digests
+
+
+_RESTORERS: dict[str, Callable[..., StreamDigests]] = {"logical": _restore_logical}
 
 
 def restore_backup(

@@ -20,6 +20,9 @@ markers. ``purge_versions=True`` deletes every version at once instead (needs
 ``s3:DeleteObjectVersion``): use it where the store has no lifecycle rules.
 
 The listing comes from ``scan_bucket`` (manifests, verification records, lock state, orphans).
+Keys are classified by ``restorable.repository.layout`` and nothing else: only objects the
+layout says belong to a backup can become orphans, so archives under ``<db>/wal/`` and
+``<db>/binlog/``, key objects under ``_keys/`` and keys it does not know are never deleted.
 """
 
 from __future__ import annotations
@@ -29,18 +32,19 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from restorable.exceptions import NotFound, RestorableError
 from restorable.lifecycle.plan import BackupSummary, Decision, plan
 from restorable.lifecycle.policy import RetentionPolicy
+from restorable.repository.catalog import is_verified
+from restorable.repository.layout import KeyKind, Layout, backup_object_kind
+from restorable.repository.manifest import stored_objects_of
+
+if TYPE_CHECKING:
+    from restorable.storage.protocol import Store
 
 log = logging.getLogger(__name__)
-
-MANIFEST = "manifest.json"
-VERIFICATIONS = "verifications"
-#: Verification kinds that count toward "verified" (as in restorable.repository.catalog.CatalogEntry).
-VERIFICATION_KINDS = ("checksum", "deep", "drill")
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -85,20 +89,6 @@ class BucketScan:
     unreadable: list[tuple[str, str]] = field(default_factory=list)
 
 
-def backup_prefix(prefix: str, database: str, backup_id: str) -> str:
-    prefix = prefix.strip("/")
-    return f"{prefix}/{database}/{backup_id}/" if prefix else f"{database}/{backup_id}/"
-
-
-def is_verified(records: Iterable[Mapping[str, Any]]) -> bool:
-    """Read back (or restored) successfully at least once, and the latest check did not fail.
-
-    ``records`` in time order; the same rule as ``restorable.repository.catalog.CatalogEntry.verified``.
-    """
-    checks = [r for r in records if r.get("kind") in VERIFICATION_KINDS]
-    return bool(checks) and bool(checks[-1].get("ok")) and any(r.get("ok") for r in checks)
-
-
 def _lock_state(head: Mapping[str, Any] | None) -> tuple[datetime | None, bool]:
     """(retain_until, legal_hold) from a HeadObject response."""
     if not head:
@@ -107,7 +97,7 @@ def _lock_state(head: Mapping[str, Any] | None) -> tuple[datetime | None, bool]:
     return until, head.get("ObjectLockLegalHoldStatus") == "ON"
 
 
-def scan_bucket(store: Any, prefix: str, *, read_lock_state: bool = True) -> BucketScan:
+def scan_bucket(store: Store, prefix: str, *, read_lock_state: bool = True) -> BucketScan:
     """List ``<prefix>/`` and build a ``BackupSummary`` per committed backup, plus the orphans.
 
     Reads each manifest (``backup_id``, ``database_id``, ``created_at`` or ``finished_at``,
@@ -116,19 +106,19 @@ def scan_bucket(store: Any, prefix: str, *, read_lock_state: bool = True) -> Buc
     retention and legal hold are read from the store (one HEAD per backup): a legal hold set after
     the backup is recorded nowhere else.
     """
-    base = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
+    layout = Layout(prefix)
     groups: dict[tuple[str, str], list[Any]] = {}
-    for obj in store.list_objects(base):
-        parts = obj.key[len(base) :].split("/")
-        if len(parts) < 3 or not parts[0] or not parts[1]:
-            continue  # not ours: <prefix>/<db>/<backup_id>/<name...>
-        groups.setdefault((parts[0], parts[1]), []).append(obj)
+    for obj in store.list_objects(layout.root):
+        parsed = layout.parse(obj.key)
+        if parsed.is_backup_object:  # archives, key objects and unknown keys are not ours to judge
+            groups.setdefault((parsed.database, parsed.backup_id), []).append(obj)
 
-    scan = BucketScan(prefix=prefix.strip("/"))
+    scan = BucketScan(prefix=layout.prefix)
     for (database, backup_id), objects in sorted(groups.items()):
-        key_prefix = backup_prefix(prefix, database, backup_id)
+        key_prefix = layout.backup_prefix(database, backup_id)
         by_name = {o.key[len(key_prefix) :]: o for o in objects}
-        if MANIFEST not in by_name:
+        manifest_key = layout.manifest_key(database, backup_id)
+        if manifest_key not in {o.key for o in objects}:
             scan.orphans.append(
                 OrphanBackup(
                     database,
@@ -140,9 +130,8 @@ def scan_bucket(store: Any, prefix: str, *, read_lock_state: bool = True) -> Buc
                 )
             )
             continue
-        manifest_key = key_prefix + MANIFEST
         try:
-            summary = _summarise(store, database, backup_id, key_prefix, by_name, read_lock_state)
+            summary = _summarise(store, layout, database, backup_id, by_name, read_lock_state)
         except (RestorableError, ValueError, KeyError, TypeError) as exc:
             log.warning("lifecycle unreadable manifest key=%s error=%s", manifest_key, exc)
             scan.unreadable.append((manifest_key, str(exc)))
@@ -152,9 +141,11 @@ def scan_bucket(store: Any, prefix: str, *, read_lock_state: bool = True) -> Buc
 
 
 def _summarise(
-    store: Any, database: str, backup_id: str, key_prefix: str, by_name: dict[str, Any], read_lock_state: bool
+    store: Store, layout: Layout, database: str, backup_id: str, by_name: dict[str, Any], read_lock_state: bool
 ) -> BackupSummary:
-    manifest = store.get_json(key_prefix + MANIFEST)
+    key_prefix = layout.backup_prefix(database, backup_id)
+    manifest_key = layout.manifest_key(database, backup_id)
+    manifest = store.get_json(manifest_key)
     if not isinstance(manifest, Mapping):
         raise ValueError("manifest is not a JSON object")
     if manifest.get("backup_id", backup_id) != backup_id:
@@ -162,15 +153,24 @@ def _summarise(
     created = _parse_time(manifest.get("created_at")) or _parse_time(manifest.get("finished_at"))
     if created is None:
         raise ValueError("manifest has neither created_at nor finished_at as an ISO time")
-    data = manifest.get("data") or {}
-    data_name = str(data.get("key", "")).rsplit("/", 1)[-1] or None
-    if data_name not in by_name:
-        data_name = next((n for n in sorted(by_name) if n.startswith("data.")), None)
-    data_obj = by_name.get(data_name) if data_name else None
-    size = data_obj.size if data_obj is not None else int(data.get("stored_bytes") or data.get("size_stored") or 0)
+    # Every stored object the manifest lists must be in the listing for the backup to be complete.
+    listed = stored_objects_of(manifest)
+    found, size, missing = [], 0, 0
+    for entry in listed:
+        obj = by_name.get(str(entry.get("key", ""))[len(key_prefix) :])
+        if obj is None:
+            missing += 1
+            size += int(entry.get("stored_bytes") or entry.get("size_stored") or 0)
+        else:
+            found.append(obj)
+            size += obj.size
+    if not listed:
+        # A manifest without a usable object list: judge by the data objects that are there.
+        found = [o for n, o in sorted(by_name.items()) if backup_object_kind(n) is KeyKind.DATA]
+        size = sum(o.size for o in found)
 
     records = []
-    for name in sorted(n for n in by_name if n.startswith(f"{VERIFICATIONS}/")):
+    for name in sorted(n for n in by_name if backup_object_kind(n) is KeyKind.VERIFICATION):
         try:
             record = store.get_json(key_prefix + name)
         except RestorableError as exc:
@@ -186,7 +186,7 @@ def _summarise(
     retain_until = _parse_time(lock.get("retain_until")) if isinstance(lock, Mapping) else None
     legal_hold = False
     if read_lock_state:
-        head_until, legal_hold = _lock_state(store.head(key_prefix + MANIFEST, checksum=False))
+        head_until, legal_hold = _lock_state(store.head(manifest_key, checksum=False))
         if head_until is not None and (retain_until is None or head_until > retain_until):
             retain_until = head_until
     return BackupSummary(
@@ -195,10 +195,10 @@ def _summarise(
         created_at=created,
         verified=is_verified(records),
         size=size,
-        storage_class=data_obj.storage_class if data_obj is not None else None,
+        storage_class=found[0].storage_class if found else None,
         retain_until=retain_until,
         legal_hold=legal_hold,
-        complete=data_obj is not None,
+        complete=bool(found) and not missing,
         key_prefix=key_prefix,
     )
 
@@ -265,7 +265,7 @@ class LifecycleReport:
 
 
 def enforce(
-    store: Any,
+    store: Store,
     catalog_listing: BucketScan,
     policies_by_db: Mapping[str, RetentionPolicy],
     now: datetime,
@@ -284,10 +284,11 @@ def enforce(
     if now.tzinfo is None:
         raise ValueError("enforce(): now must be timezone-aware")
     report = LifecycleReport(now=now, dry_run=dry_run)
+    layout = Layout(catalog_listing.prefix)
     for key, error in catalog_listing.unreadable:
-        database = key.rsplit("/", 3)[-3] if key.count("/") >= 2 else ""
+        parsed = layout.parse(key)
         report.errors.append(
-            Outcome(database, key.rsplit("/", 2)[-2], f"manifest unreadable, backup left alone: {error}", key)
+            Outcome(parsed.database or "", parsed.backup_id, f"manifest unreadable, backup left alone: {error}", key)
         )
     for database in sorted(catalog_listing.backups):
         backups = catalog_listing.backups[database]
@@ -319,14 +320,14 @@ def _outcome(backup: BackupSummary, reason: str, scan: BucketScan, **kw: Any) ->
         backup.database,
         backup.backup_id,
         reason,
-        backup.key_prefix or backup_prefix(scan.prefix, backup.database, backup.backup_id),
+        backup.key_prefix or Layout(scan.prefix).backup_prefix(backup.database, backup.backup_id),
         backup.size,
         **kw,
     )
 
 
 def _apply_decision(
-    store: Any,
+    store: Store,
     backup: BackupSummary,
     decision: Decision,
     report: LifecycleReport,
@@ -366,21 +367,20 @@ def _apply_decision(
     report.deleted.append(outcome)
 
 
+_DELETE_RANK = {KeyKind.MANIFEST: 0, KeyKind.VERIFICATION: 1}
+
+
 def _delete_order(keys: Iterable[str], key_prefix: str) -> list[str]:
     """manifest.json first (the commit), verification records next, the data and anything else last."""
 
     def rank(key: str) -> tuple[int, str]:
         name = key[len(key_prefix) :]
-        if name == MANIFEST:
-            return 0, name
-        if name.startswith(f"{VERIFICATIONS}/"):
-            return 1, name
-        return 2, name
+        return _DELETE_RANK.get(backup_object_kind(name), 2), name
 
     return sorted(keys, key=rank)
 
 
-def lock_refusal(store: Any, keys: Iterable[str], *, at: datetime | None = None) -> str | None:
+def lock_refusal(store: Store, keys: Iterable[str], *, at: datetime | None = None) -> str | None:
     """Why Object Lock would keep these objects (retention or legal hold), or None.
 
     Uses the wall clock unless ``at`` is given: the store enforces locks by its own clock.
@@ -401,7 +401,7 @@ def lock_refusal(store: Any, keys: Iterable[str], *, at: datetime | None = None)
     return None
 
 
-def _delete_backup(store: Any, outcome: Outcome, *, dry_run: bool, purge_versions: bool) -> str | None:
+def _delete_backup(store: Store, outcome: Outcome, *, dry_run: bool, purge_versions: bool) -> str | None:
     """Delete one backup as a unit; return the reason it was kept instead (a lock), or None."""
     from restorable.storage.s3 import ObjectLocked
 
@@ -454,12 +454,12 @@ def _partial(outcome: Outcome, keys: list[str], index: int, exc: RestorableError
     )
 
 
-def _transition_backup(store: Any, key_prefix: str, storage_class: str, purge_versions: bool) -> list[str]:
+def _transition_backup(store: Store, key_prefix: str, storage_class: str, purge_versions: bool) -> list[str]:
     """Copy the data object(s) onto themselves in ``storage_class``; manifest and records stay put."""
     moved = []
     for obj in store.list_objects(key_prefix):
         name = obj.key[len(key_prefix) :]
-        if not name.startswith("data.") or obj.storage_class == storage_class:
+        if backup_object_kind(name) is not KeyKind.DATA or obj.storage_class == storage_class:
             continue
         before = store.head(obj.key, checksum=False) or {}
         new_version = store.copy_storage_class(obj.key, storage_class)
@@ -471,7 +471,7 @@ def _transition_backup(store: Any, key_prefix: str, storage_class: str, purge_ve
 
 
 def _clean_orphans(
-    store: Any,
+    store: Store,
     scan: BucketScan,
     now: datetime,
     min_age: timedelta,
@@ -509,7 +509,8 @@ def _clean_orphans(
             continue
         report.orphans_removed.append(outcome)
 
-    base = f"{scan.prefix}/" if scan.prefix else ""
+    layout = Layout(scan.prefix)
+    base = layout.root
     try:
         uploads = store.list_multipart_uploads(base)
     except RestorableError as exc:
@@ -519,10 +520,12 @@ def _clean_orphans(
         initiated = _parse_time(upload.initiated)
         if initiated is None or now - initiated < min_age:
             continue
-        parts = upload.key[len(base) :].split("/")
+        parsed = layout.parse(upload.key)
+        if not (parsed.is_backup_object or parsed.kind in (KeyKind.WAL, KeyKind.BINLOG)):
+            continue  # another tool's upload under our prefix: not ours to abort
         outcome = Outcome(
-            parts[0] if len(parts) > 1 else "",
-            parts[1] if len(parts) > 2 else None,
+            parsed.database or "",
+            parsed.backup_id,
             f"incomplete multipart upload {upload.upload_id} started {_iso(initiated)}: aborted",
             upload.key,
             keys=[upload.key],
@@ -540,13 +543,13 @@ def _clean_orphans(
 # --------------------------------------------------------------------------- legal hold
 
 
-def set_legal_hold(store: Any, prefix: str, db: str, backup_id: str, on: bool) -> list[str]:
+def set_legal_hold(store: Store, prefix: str, db: str, backup_id: str, on: bool) -> list[str]:
     """Put (``on``) or lift a legal hold on every object of one backup; return the keys.
 
     The data is held first and the manifest last, so a hold that fails half-way has already
     protected the bytes. A held backup is never deleted by lifecycle enforcement, whatever its age.
     """
-    key_prefix = backup_prefix(prefix, db, backup_id)
+    key_prefix = Layout(prefix).backup_prefix(db, backup_id)
     keys = [o.key for o in store.list_objects(key_prefix)]
     if not keys:
         raise NotFound(

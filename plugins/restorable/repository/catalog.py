@@ -1,27 +1,34 @@
-"""The bucket is the catalog: keys, manifests and verification records.
+"""The bucket is the catalog: manifests and verification records, found by listing.
 
-::
-
-    <prefix>/<db>/<backup_id>/data.<suffix>.zst.age   the stored stream
-    <prefix>/<db>/<backup_id>/manifest.json           written last: its presence is the commit
-    <prefix>/<db>/<backup_id>/verifications/<ts>-<kind>.json   append-only records
-
-Nothing else is needed to find and restore a backup: no Airflow metadata, no local state.
+Keys come from ``restorable.repository.layout`` (the bucket layout is described there). Nothing
+else is needed to find and restore a backup: no Airflow metadata, no local state.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from restorable.exceptions import NotFound, StorageError
+from restorable.repository.layout import KeyKind, Layout, ParsedKey
 from restorable.repository.manifest import BackupManifest, iso, utcnow
 
-MANIFEST = "manifest.json"
-#: The age-encrypted values kept out of the manifest (see SnapshotMetadata.sealed).
-SEALED = "sealed.json.age"
-VERIFICATIONS = "verifications"
+if TYPE_CHECKING:
+    from restorable.storage.protocol import Store
+
+#: Verification kinds that count toward "verified".
+VERIFICATION_KINDS = ("checksum", "deep", "drill")
+
+
+def is_verified(records: Iterable[Mapping[str, Any]]) -> bool:
+    """Read back (or restored) successfully at least once, and the latest check did not fail.
+
+    ``records`` in time order. The one rule for the catalog, the UI and the lifecycle.
+    """
+    checks = [r for r in records if r.get("kind") in VERIFICATION_KINDS]
+    return bool(checks) and bool(checks[-1].get("ok")) and any(r.get("ok") for r in checks)
 
 
 @dataclass
@@ -35,47 +42,30 @@ class CatalogEntry:
 
     @property
     def verified(self) -> bool:
-        """Read back and matched its checksum at least once, and never failed since."""
-        checks = [v for v in self.verifications if v.get("kind") in ("checksum", "deep", "drill")]
-        return bool(checks) and checks[-1].get("ok", False) and any(v.get("ok") for v in checks)
+        return is_verified(self.verifications)
 
 
 class Catalog:
-    def __init__(self, store: Any, prefix: str) -> None:
+    def __init__(self, store: Store, prefix: str) -> None:
         self.store = store
-        self.prefix = prefix.strip("/")
-
-    # --- keys -----------------------------------------------------------------------------
-    def database_prefix(self, database_id: str) -> str:
-        return f"{self.prefix}/{database_id}/" if self.prefix else f"{database_id}/"
-
-    def backup_prefix(self, database_id: str, backup_id: str) -> str:
-        return f"{self.database_prefix(database_id)}{backup_id}/"
-
-    def data_key(self, database_id: str, backup_id: str, suffix: str) -> str:
-        return f"{self.backup_prefix(database_id, backup_id)}data.{suffix}.zst.age"
-
-    def manifest_key(self, database_id: str, backup_id: str) -> str:
-        return self.backup_prefix(database_id, backup_id) + MANIFEST
-
-    def sealed_key(self, database_id: str, backup_id: str) -> str:
-        return self.backup_prefix(database_id, backup_id) + SEALED
+        self.layout = Layout(prefix)
+        self.prefix = self.layout.prefix
 
     # --- manifests ------------------------------------------------------------------------
     def write_manifest(
         self, manifest: BackupManifest, *, lock_mode: str | None = None, retain_until: datetime | None = None
     ) -> str:
-        key = self.manifest_key(manifest.database_id, manifest.backup_id)
+        key = self.layout.manifest_key(manifest.database_id, manifest.backup_id)
         self.store.put_json(key, manifest.to_dict(), if_none_match=True, lock_mode=lock_mode, retain_until=retain_until)
         return key
 
     def has_manifest(self, database_id: str, backup_id: str) -> bool:
-        return self.store.exists(self.manifest_key(database_id, backup_id))
+        return self.store.exists(self.layout.manifest_key(database_id, backup_id))
 
     def read_manifest(self, database_id: str, backup_id: str) -> BackupManifest:
         if backup_id == "latest":
             return self.pick(database_id).manifest
-        key = self.manifest_key(database_id, backup_id)
+        key = self.layout.manifest_key(database_id, backup_id)
         try:
             data = self.store.get_json(key)
         except NotFound:
@@ -89,35 +79,27 @@ class Catalog:
 
     def backup_ids(self, database_id: str) -> list[str]:
         """Ids of committed backups (those with a manifest), oldest first."""
-        ids = []
-        base = self.database_prefix(database_id)
-        for obj in self.store.list_objects(base):
-            rest = obj.key[len(base) :]
-            parts = rest.split("/")
-            if len(parts) == 2 and parts[1] == MANIFEST:
-                ids.append(parts[0])
-        return sorted(ids)
+        return sorted(p.backup_id for p in self._parsed(self.layout.database_prefix(database_id), KeyKind.MANIFEST))
 
     def database_ids(self) -> list[str]:
-        seen = set()
-        base = f"{self.prefix}/" if self.prefix else ""
-        for obj in self.store.list_objects(base):
-            rest = obj.key[len(base) :].split("/")
-            if len(rest) == 3 and rest[2] == MANIFEST:
-                seen.add(rest[0])
-        return sorted(seen)
+        return sorted({p.database for p in self._parsed(self.layout.root, KeyKind.MANIFEST)})
+
+    def _parsed(self, prefix: str, kind: KeyKind) -> Iterator[ParsedKey]:
+        for obj in self.store.list_objects(prefix):
+            parsed = self.layout.parse(obj.key)
+            if parsed.kind is kind:
+                yield parsed
 
     def entries(self, database_id: str) -> list[CatalogEntry]:
         """Every committed backup with its verification records, oldest first."""
-        base = self.database_prefix(database_id)
         manifests: dict[str, str] = {}
         records: dict[str, list[str]] = {}
-        for obj in self.store.list_objects(base):
-            parts = obj.key[len(base) :].split("/")
-            if len(parts) == 2 and parts[1] == MANIFEST:
-                manifests[parts[0]] = obj.key
-            elif len(parts) == 3 and parts[1] == VERIFICATIONS:
-                records.setdefault(parts[0], []).append(obj.key)
+        for obj in self.store.list_objects(self.layout.database_prefix(database_id)):
+            parsed = self.layout.parse(obj.key)
+            if parsed.kind is KeyKind.MANIFEST:
+                manifests[parsed.backup_id] = obj.key
+            elif parsed.kind is KeyKind.VERIFICATION:
+                records.setdefault(parsed.backup_id, []).append(obj.key)
         out = []
         for backup_id in sorted(manifests):
             manifest = BackupManifest.from_dict(self.store.get_json(manifests[backup_id]))
@@ -156,7 +138,7 @@ class Catalog:
         now = utcnow()
         body = {"kind": kind, "backup_id": backup_id, "database_id": database_id, "checked_at": iso(now), **record}
         stamp = now.strftime("%Y%m%dT%H%M%S%fZ")
-        key = f"{self.backup_prefix(database_id, backup_id)}{VERIFICATIONS}/{stamp}-{kind}.json"
+        key = self.layout.verification_key(database_id, backup_id, stamp, kind)
         try:
             self.store.put_json(key, body, if_none_match=True)
         except StorageError as exc:
@@ -168,5 +150,5 @@ class Catalog:
         return key
 
     def verifications(self, database_id: str, backup_id: str) -> list[dict[str, Any]]:
-        base = f"{self.backup_prefix(database_id, backup_id)}{VERIFICATIONS}/"
+        base = self.layout.verifications_prefix(database_id, backup_id)
         return [self.store.get_json(o.key) for o in sorted(self.store.list_objects(base), key=lambda o: o.key)]

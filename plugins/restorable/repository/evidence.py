@@ -33,9 +33,9 @@ def drill_record(
     restore = restore or {}
     expected_counts = dict(manifest.metadata.row_counts)
     hashes = {
-        "expected_stored_sha256": manifest.data.stored_sha256,
+        "expected_stored_sha256": manifest.dump.stored_sha256,
         "found_stored_sha256": restore.get("stored_sha256"),
-        "expected_plain_sha256": manifest.data.plain_sha256,
+        "expected_plain_sha256": manifest.dump.plain_sha256,
         "found_plain_sha256": restore.get("plain_sha256"),
     }
     hashes["verified"] = (

@@ -2,11 +2,18 @@
 
 It is written last; its presence in the bucket is the commit of the backup. It holds public
 facts only: public keys (recipients), never identities or passwords.
+
+Format 2 (``restorable.manifest/2``) names the backup's ``kind`` (``logical``: one dump stream;
+physical base backups and archive segments come next) and lists every stored object in
+``objects[]``, each with a ``role`` (``dump`` for a logical dump), so a backup made of several
+objects needs no special case. Format 1 (one ``data`` block, always a logical dump) is still read:
+``from_dict`` turns it into the same in-memory shape, and writers only ever write format 2.
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from hashlib import sha256
@@ -15,7 +22,12 @@ from typing import Any
 from restorable.exceptions import IntegrityError
 from restorable.metadata import SnapshotMetadata
 
-FORMAT = "restorable.repository.manifest/1"
+FORMAT = "restorable.manifest/2"
+#: Format 1 as released, and as written for a while by mistake after the repository/ move.
+FORMAT_1 = ("restorable.manifest/1", "restorable.repository.manifest/1")
+KINDS = ("logical",)
+#: The role of the one object of a logical backup.
+DUMP = "dump"
 
 
 def utcnow() -> datetime:
@@ -41,8 +53,23 @@ def new_backup_id(when: datetime, run_key: str | None = None) -> str:
     return f"{stamp}-{suffix}"
 
 
+def stored_objects_of(raw: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The stored objects a raw manifest of either format lists, without validating the rest.
+
+    For readers that must cope with a damaged or partial manifest (the lifecycle judges what it
+    can): format 2's ``objects[]``, format 1's ``data`` block, or nothing.
+    """
+    if raw.get("format") in FORMAT_1 or "objects" not in raw:
+        data = raw.get("data")
+        return [data] if isinstance(data, Mapping) else []
+    objects = raw.get("objects")
+    return [o for o in objects if isinstance(o, Mapping)] if isinstance(objects, list) else []
+
+
 @dataclass
 class StoredObject:
+    """One object in the bucket that is part of a backup, as streamed (before and after encoding)."""
+
     key: str
     plain_bytes: int
     stored_bytes: int
@@ -51,6 +78,8 @@ class StoredObject:
     parts: int
     part_size: int
     version_id: str | None = None
+    #: What the object is within its backup (``dump`` for a logical dump).
+    role: str = DUMP
 
 
 @dataclass
@@ -61,7 +90,7 @@ class BackupManifest:
     dump_format: str
     created_at: str
     finished_at: str
-    data: StoredObject
+    objects: list[StoredObject]
     metadata: SnapshotMetadata
     compression: dict[str, Any]
     encryption: dict[str, Any]
@@ -71,11 +100,37 @@ class BackupManifest:
     source: dict[str, Any] = field(default_factory=dict)
     #: The age-encrypted object holding ``metadata.sealed`` ({"key", "sha256", "bytes"}), if any.
     sealed: dict[str, Any] | None = None
+    kind: str = "logical"
     format: str = FORMAT
 
     @property
     def created(self) -> datetime:
         return parse_iso(self.created_at)
+
+    def object(self, role: str) -> StoredObject:
+        """The one stored object with ``role``; a clear error when the manifest has none or several."""
+        found = [o for o in self.objects if o.role == role]
+        if len(found) != 1:
+            raise IntegrityError(
+                f"the manifest lists {len(found)} objects with role {role!r}, expected one",
+                database=self.database_id,
+                backup_id=self.backup_id,
+                hint=f"A {self.kind} backup of this version has exactly one; the manifest was altered",
+            )
+        return found[0]
+
+    @property
+    def dump(self) -> StoredObject:
+        """The dump stream of a logical backup."""
+        return self.object(DUMP)
+
+    @property
+    def plain_bytes(self) -> int:
+        return sum(o.plain_bytes for o in self.objects)
+
+    @property
+    def stored_bytes(self) -> int:
+        return sum(o.stored_bytes for o in self.objects)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -85,16 +140,29 @@ class BackupManifest:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BackupManifest:
-        if data.get("format") != FORMAT:
+        fields = dict(data)
+        found = fields.get("format")
+        if found in FORMAT_1:
+            # Format 1: one "data" block, always a logical dump.
+            fields["objects"] = [{**fields.pop("data"), "role": DUMP}]
+            fields["kind"] = "logical"
+        elif found != FORMAT:
             raise IntegrityError(
-                f"manifest format {data.get('format')!r} is not {FORMAT!r}",
+                f"manifest format {found!r} is not {FORMAT!r} (nor format 1)",
                 database=data.get("database_id"),
                 backup_id=data.get("backup_id"),
-                hint="This manifest was written by another tool or version",
+                hint="This manifest was written by another tool or a newer version of Restorable",
             )
-        fields = dict(data)
-        fields["data"] = StoredObject(**data["data"])
-        fields["metadata"] = SnapshotMetadata(**data["metadata"])
+        if fields.get("kind") not in KINDS:
+            raise IntegrityError(
+                f"manifest kind {fields.get('kind')!r} is not one this version reads ({', '.join(KINDS)})",
+                database=data.get("database_id"),
+                backup_id=data.get("backup_id"),
+                hint="Use the version of Restorable that wrote this backup",
+            )
+        fields["format"] = FORMAT
+        fields["objects"] = [StoredObject(**o) for o in fields["objects"]]
+        fields["metadata"] = SnapshotMetadata(**fields["metadata"])
         return cls(**fields)
 
     def summary(self) -> dict[str, Any]:
@@ -105,13 +173,15 @@ class BackupManifest:
             "database_id": self.database_id,
             "engine": self.engine,
             "created_at": self.created_at,
-            "plain_bytes": self.data.plain_bytes,
-            "stored_bytes": self.data.stored_bytes,
-            "plain_sha256": self.data.plain_sha256,
-            "stored_sha256": self.data.stored_sha256,
+            "kind": self.kind,
+            "objects": len(self.objects),
+            "plain_bytes": self.plain_bytes,
+            "stored_bytes": self.stored_bytes,
+            "plain_sha256": self.dump.plain_sha256,
+            "stored_sha256": self.dump.stored_sha256,
             "tables": len(self.metadata.row_counts),
             "rows": sum(self.metadata.row_counts.values()),
             "seconds": round(seconds, 3),
-            "mb_per_s": round(self.data.plain_bytes / seconds / 1e6, 1) if seconds else None,
-            "key": self.data.key,
+            "mb_per_s": round(self.plain_bytes / seconds / 1e6, 1) if seconds else None,
+            "key": self.dump.key,
         }

@@ -128,10 +128,10 @@ def mysql_table_checksums(server, database: str) -> dict[str, str]:
 def test_round_trip_into_another_server(pg_chain, pg_server, pg_target_server, pg_sample):
     chain = pg_chain
     manifest = run_backup(chain.services, "shop")
-    assert manifest.data.stored_bytes > 0 and manifest.metadata.row_counts
+    assert manifest.dump.stored_bytes > 0 and manifest.metadata.row_counts
     assert verify_backup(chain.services, "shop", manifest.backup_id)["ok"]
     deep = verify_backup(chain.services, "shop", "latest", deep=True)
-    assert deep["found_plain_sha256"] == manifest.data.plain_sha256
+    assert deep["found_plain_sha256"] == manifest.dump.plain_sha256
 
     report = restore_backup(chain.services, "shop", manifest.backup_id, target=chain.target, database="restored_shop")
     assert report.differences == []
@@ -204,7 +204,7 @@ def test_database_settings_are_sealed_not_in_the_manifest(pg_chain, pg_server, p
     chain = pg_chain
     manifest = run_backup(chain.services, "shop")
     store = chain.services.store()
-    stored_manifest = store.get_bytes(chain.services.catalog().manifest_key("shop", manifest.backup_id))
+    stored_manifest = store.get_bytes(chain.services.catalog().layout.manifest_key("shop", manifest.backup_id))
     assert secret.encode() not in stored_manifest
     assert manifest.sealed and manifest.sealed["key"].endswith("/sealed.json.age")
     sealed = store.get_bytes(manifest.sealed["key"])
@@ -240,7 +240,7 @@ def test_retried_run_with_same_id_does_not_duplicate(pg_chain):
     chain = pg_chain
     first = run_backup(chain.services, "shop", backup_id="20261125T020000Z-deadbeef")
     again = run_backup(chain.services, "shop", backup_id="20261125T020000Z-deadbeef")
-    assert again.data.stored_sha256 == first.data.stored_sha256
+    assert again.dump.stored_sha256 == first.dump.stored_sha256
     assert chain.services.catalog().backup_ids("shop") == ["20261125T020000Z-deadbeef"]
 
 
@@ -339,7 +339,7 @@ def test_mariadb_slow_count_does_not_starve_the_dump(
         mariadb_server.execute(f"SET GLOBAL net_write_timeout = {int(previous)}")
         mariadb_server.execute(f"DROP DATABASE {database}")
     assert manifest.metadata.row_counts == {"notes": 40000}
-    assert manifest.data.plain_bytes > 40_000_000
+    assert manifest.dump.plain_bytes > 40_000_000
 
 
 def _kill_children_named(name: str) -> bool:
@@ -412,14 +412,14 @@ def test_s3_stopped_mid_upload_retries_then_fails_cleanly(tmp_path, case, caplog
 def test_flipped_byte_fails_verify_naming_backup_and_hashes(chain, seaweed, bucket):
     manifest = run_backup(chain.services, "shop")
     client = seaweed.client()
-    body = bytearray(client.get_object(Bucket=bucket, Key=manifest.data.key)["Body"].read())
+    body = bytearray(client.get_object(Bucket=bucket, Key=manifest.dump.key)["Body"].read())
     body[len(body) // 2] ^= 0x01
-    client.put_object(Bucket=bucket, Key=manifest.data.key, Body=bytes(body))  # a new version, as bit rot looks
+    client.put_object(Bucket=bucket, Key=manifest.dump.key, Body=bytes(body))  # a new version, as bit rot looks
 
     with pytest.raises(IntegrityError) as info:
         verify_backup(chain.services, "shop", manifest.backup_id)
     message = str(info.value)
-    assert manifest.backup_id in message and manifest.data.stored_sha256 in message
+    assert manifest.backup_id in message and manifest.dump.stored_sha256 in message
     found = [v for v in chain.services.catalog().verifications("shop", manifest.backup_id)][-1]
     assert found["ok"] is False and found["found_stored_sha256"] in message
     assert not chain.services.catalog().entries("shop")[-1].verified
@@ -499,9 +499,9 @@ def test_password_never_in_argv_or_logs(chain, case, caplog):
 def test_restore_failing_mid_stream_leaves_no_half_database(chain, case, seaweed, bucket):
     manifest = run_backup(chain.services, "shop")
     client = seaweed.client()
-    body = client.get_object(Bucket=bucket, Key=manifest.data.key)["Body"].read()
+    body = client.get_object(Bucket=bucket, Key=manifest.dump.key)["Body"].read()
     # Truncated: decryption produces the first chunks, then fails on the missing tail.
-    client.put_object(Bucket=bucket, Key=manifest.data.key, Body=body[: len(body) * 2 // 3])
+    client.put_object(Bucket=bucket, Key=manifest.dump.key, Body=body[: len(body) * 2 // 3])
     with pytest.raises(IntegrityError):
         restore_backup(chain.services, "shop", manifest.backup_id, target=chain.target, database="half_done")
     assert not case.database_exists("half_done")

@@ -6,6 +6,7 @@ manifest last), some under Object Lock retention or legal hold.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 from datetime import UTC, datetime, timedelta
@@ -52,16 +53,22 @@ def put_backup(
         store.put_json(f"{base}verifications/{stamp}-checksum.json", record)
     if manifest:
         body = {
-            "format": "restorable.repository.manifest/1",
+            "format": "restorable.manifest/2",
+            "kind": "logical",
             "backup_id": backup_id,
             "database_id": db,
             "created_at": created_at.isoformat().replace("+00:00", "Z"),
             "finished_at": (created_at + timedelta(minutes=2)).isoformat(),
-            "data": {"key": base + DATA, "stored_bytes": len(data)},
+            "objects": [{"key": base + DATA, "stored_bytes": len(data), "role": "dump"}],
             "object_lock": {"mode": "GOVERNANCE", "retain_until": lock_until.isoformat()} if lock_until else None,
         }
         store.put_json(base + "manifest.json", body, if_none_match=True, **lock)
     return base
+
+
+def bid(name: str) -> str:
+    """A backup id in the layout's form for a readable test name (the lifecycle ignores other names)."""
+    return f"20260101T000000Z-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
 
 
 def keys(store: S3Store) -> list[str]:
@@ -80,16 +87,16 @@ def store(seaweed, bucket) -> S3Store:
 
 def test_enforce_deletes_by_policy_keeps_locked_and_held_and_cleans_orphans(store, seaweed, bucket):
     now = datetime.now(UTC)
-    ids = [f"2026{i:02d}-b{i}" for i in range(6)]  # ids[0] newest
+    ids = [bid(f"b{i}") for i in range(6)]  # ids[0] newest
     for age, backup_id in enumerate(ids):
         lock = now + timedelta(days=1) if age == 4 else None
         put_backup(store, "shop", backup_id, now - timedelta(days=age, hours=1), lock_until=lock)
     set_legal_hold(store, PREFIX, "shop", ids[5], True)
     # Another database with no policy: nothing of it is touched.
-    put_backup(store, "crm", "old-one", now - timedelta(days=900))
+    put_backup(store, "crm", bid("old-one"), now - timedelta(days=900))
     # A crashed upload: data without a manifest, and an unfinished multipart upload.
-    put_backup(store, "shop", "crashed", now - timedelta(days=3), manifest=False)
-    upload = store.client.create_multipart_upload(Bucket=bucket, Key=f"{PREFIX}/shop/dying/{DATA}")["UploadId"]
+    put_backup(store, "shop", bid("crashed"), now - timedelta(days=3), manifest=False)
+    upload = store.client.create_multipart_upload(Bucket=bucket, Key=f"{PREFIX}/shop/{bid('dying')}/{DATA}")["UploadId"]
     policies = {"shop": policy_from_config({"keep_last": 2}, where=WHERE)}
     later = now + timedelta(hours=2)  # orphans and the upload are then 2 h old
 
@@ -106,17 +113,17 @@ def test_enforce_deletes_by_policy_keeps_locked_and_held_and_cleans_orphans(stor
     )
     assert report.ok, report.to_json()
     assert sorted(o.backup_id for o in report.deleted) == [ids[2], ids[3]]
-    assert sorted(o.backup_id for o in report.kept) == sorted([ids[0], ids[1], "old-one"])
+    assert sorted(o.backup_id for o in report.kept) == sorted([ids[0], ids[1], bid("old-one")])
     retained = {o.backup_id: o.reason for o in report.retained_by_lock}
     assert retained[ids[4]].startswith("retained until ") and "by Object Lock" in retained[ids[4]]
     assert retained[ids[5]].startswith("kept: under legal hold")
-    assert [o.backup_id for o in report.orphans_removed] == ["crashed"]
-    assert [o.keys for o in report.uploads_aborted] == [[f"{PREFIX}/shop/dying/{DATA}"]]
+    assert [o.backup_id for o in report.orphans_removed] == [bid("crashed")]
+    assert [o.keys for o in report.uploads_aborted] == [[f"{PREFIX}/shop/{bid('dying')}/{DATA}"]]
     assert store.list_multipart_uploads(PREFIX + "/") == []
     json.loads(report.to_json())  # JSON-able
 
     remaining = keys(store)
-    for gone in (ids[2], ids[3], "crashed"):
+    for gone in (ids[2], ids[3], bid("crashed")):
         assert not [k for k in remaining if f"/{gone}/" in k]
     for kept in (ids[0], ids[1], ids[4], ids[5]):
         assert f"{PREFIX}/shop/{kept}/manifest.json" in remaining
@@ -139,11 +146,41 @@ def test_enforce_deletes_by_policy_keeps_locked_and_held_and_cleans_orphans(stor
 
 def test_young_orphans_and_uploads_are_left_alone(store, bucket):
     now = datetime.now(UTC)
-    put_backup(store, "shop", "in-flight", now, manifest=False)
-    store.client.create_multipart_upload(Bucket=bucket, Key=f"{PREFIX}/shop/uploading/{DATA}")
+    put_backup(store, "shop", bid("in-flight"), now, manifest=False)
+    store.client.create_multipart_upload(Bucket=bucket, Key=f"{PREFIX}/shop/{bid('uploading')}/{DATA}")
     report = enforce(store, scan_bucket(store, PREFIX), {}, now, dry_run=False, orphan_min_age=timedelta(hours=1))
     assert report.orphans_removed == [] and report.uploads_aborted == []
-    assert f"{PREFIX}/shop/in-flight/{DATA}" in keys(store)
+    assert f"{PREFIX}/shop/{bid('in-flight')}/{DATA}" in keys(store)
+    assert len(store.list_multipart_uploads(PREFIX + "/")) == 1
+
+
+def test_orphan_cleaner_keeps_archives_key_objects_and_unknown_keys(store, bucket):
+    """Only what the layout calls a backup object can be an orphan: WAL and binlog archives, key
+    objects and keys it does not know have no manifest either, and must survive any age."""
+    now = datetime.now(UTC)
+    kept = [
+        f"{PREFIX}/shop/wal/000000010000000000000003.zst.age",
+        f"{PREFIX}/shop/wal/000000010000000000000004.zst.age",
+        f"{PREFIX}/shop/wal/history/00000002.history.zst.age",
+        f"{PREFIX}/crm/binlog/mysql-bin.000042.zst.age",
+        f"{PREFIX}/_keys/kek/2026-12.json",
+        f"{PREFIX}/shop/not-a-backup/{DATA}",  # a directory name that is not a backup id
+        f"{PREFIX}/shop/notes.txt",
+        f"{PREFIX}/README",
+    ]
+    for key in kept:
+        store.put_bytes(key, b"archived")
+    store.client.create_multipart_upload(Bucket=bucket, Key=f"{PREFIX}/shop/not-a-backup/part.bin")
+    put_backup(store, "shop", bid("crashed"), now, manifest=False)  # a real orphan, for contrast
+    later = now + timedelta(days=30)  # everything above is then a month old
+
+    scan = scan_bucket(store, PREFIX)
+    assert [(o.database, o.backup_id) for o in scan.orphans] == [("shop", bid("crashed"))]
+    report = enforce(store, scan, {}, later, dry_run=False, orphan_min_age=timedelta(days=1))
+
+    assert [o.backup_id for o in report.orphans_removed] == [bid("crashed")] and report.ok
+    assert report.uploads_aborted == []
+    assert keys(store) == sorted(kept)
     assert len(store.list_multipart_uploads(PREFIX + "/")) == 1
 
 
@@ -151,8 +188,8 @@ def test_a_lock_the_listing_did_not_know_still_stops_the_delete(store, bucket):
     """On a versioned bucket a plain DELETE of a locked object succeeds (a delete marker):
     enforce must look at the lock itself, or a retained backup would vanish from the catalog."""
     now = datetime.now(UTC)
-    put_backup(store, "shop", "new", now - timedelta(hours=1))
-    base = put_backup(store, "shop", "old", now - timedelta(days=10))
+    put_backup(store, "shop", bid("new"), now - timedelta(hours=1))
+    base = put_backup(store, "shop", bid("old"), now - timedelta(days=10))
     until = now + timedelta(days=2)
     store.set_retention(base + DATA, "GOVERNANCE", until)
     scan = scan_bucket(store, PREFIX, read_lock_state=False)  # the manifest is not locked
@@ -168,8 +205,8 @@ def test_a_lock_the_listing_did_not_know_still_stops_the_delete(store, bucket):
 
 def test_purge_versions_removes_every_version(store, bucket):
     now = datetime.now(UTC)
-    put_backup(store, "shop", "new", now - timedelta(hours=1))
-    old = put_backup(store, "shop", "old", now - timedelta(days=10))
+    put_backup(store, "shop", bid("new"), now - timedelta(hours=1))
+    old = put_backup(store, "shop", bid("old"), now - timedelta(days=10))
     policies = {"shop": policy_from_config({"keep_last": 1}, where=WHERE)}
     report = enforce(
         store,
@@ -180,15 +217,15 @@ def test_purge_versions_removes_every_version(store, bucket):
         orphan_min_age=timedelta(days=1),
         purge_versions=True,
     )
-    assert [o.backup_id for o in report.deleted] == ["old"]
+    assert [o.backup_id for o in report.deleted] == [bid("old")]
     page = store.client.list_object_versions(Bucket=bucket, Prefix=old)
     assert page.get("Versions", []) == [] and page.get("DeleteMarkers", []) == []
 
 
 def test_default_delete_leaves_noncurrent_versions_for_the_bucket_rule(store, bucket):
     now = datetime.now(UTC)
-    put_backup(store, "shop", "new", now - timedelta(hours=1))
-    old = put_backup(store, "shop", "old", now - timedelta(days=10))
+    put_backup(store, "shop", bid("new"), now - timedelta(hours=1))
+    old = put_backup(store, "shop", bid("old"), now - timedelta(days=10))
     old_keys = {k for k in keys(store) if k.startswith(old)}
     policies = {"shop": policy_from_config({"keep_last": 1}, where=WHERE)}
     enforce(store, scan_bucket(store, PREFIX), policies, now, dry_run=False, orphan_min_age=timedelta(days=1))
@@ -208,32 +245,32 @@ class FailingDataDeletes(S3Store):
 
 def test_a_failure_after_the_manifest_leaves_an_orphan_that_the_next_run_removes(seaweed, bucket, store):
     now = datetime.now(UTC)
-    put_backup(store, "shop", "new", now - timedelta(hours=1))
-    old = put_backup(store, "shop", "old", now - timedelta(days=10))
+    put_backup(store, "shop", bid("new"), now - timedelta(hours=1))
+    old = put_backup(store, "shop", bid("old"), now - timedelta(days=10))
     policies = {"shop": policy_from_config({"keep_last": 1}, where=WHERE)}
     failing = FailingDataDeletes(seaweed.client(), bucket, max_attempts=1)
     report = enforce(failing, scan_bucket(failing, PREFIX), policies, now, dry_run=False, orphan_min_age=timedelta(0))
-    assert [o.backup_id for o in report.errors] == ["old"]
+    assert [o.backup_id for o in report.errors] == [bid("old")]
     assert "manifest deleted but 1 object(s) remain" in report.errors[0].reason
     assert "orphan" in report.errors[0].reason
     # The commit went first: readers no longer see a backup whose data may be missing.
-    assert keys(store) == sorted([old + DATA, *[k for k in keys(store) if "/new/" in k]])
-    assert Catalog(store, PREFIX).backup_ids("shop") == ["new"]
+    assert keys(store) == sorted([old + DATA, *[k for k in keys(store) if f"/{bid('new')}/" in k]])
+    assert Catalog(store, PREFIX).backup_ids("shop") == [bid("new")]
     later = datetime.now(UTC) + timedelta(seconds=1)  # the orphan was written after `now`
     cleanup = enforce(store, scan_bucket(store, PREFIX), policies, later, dry_run=False, orphan_min_age=timedelta(0))
-    assert [o.backup_id for o in cleanup.orphans_removed] == ["old"]
-    assert not [k for k in keys(store) if "/old/" in k]
+    assert [o.backup_id for o in cleanup.orphans_removed] == [bid("old")]
+    assert not [k for k in keys(store) if f"/{bid('old')}/" in k]
 
 
 def test_transition_moves_data_forward_only(store, bucket):
     now = datetime.now(UTC)
-    base = put_backup(store, "shop", "aged", now - timedelta(days=3))
-    put_backup(store, "shop", "fresh", now - timedelta(hours=2))
+    base = put_backup(store, "shop", bid("aged"), now - timedelta(days=3))
+    put_backup(store, "shop", bid("fresh"), now - timedelta(hours=2))
     policy = policy_from_config({"keep_last": 5, "tiers": {"hot": "1d", "warm": "30d"}}, where=WHERE)
     dry = enforce(
         store, scan_bucket(store, PREFIX), {"shop": policy}, now, dry_run=True, orphan_min_age=timedelta(days=1)
     )
-    assert [o.backup_id for o in dry.transitioned] == ["aged"]
+    assert [o.backup_id for o in dry.transitioned] == [bid("aged")]
     assert {o.key: o.storage_class for o in store.list_objects(base)}[base + DATA] == "STANDARD"
 
     report = enforce(
@@ -247,7 +284,7 @@ def test_transition_moves_data_forward_only(store, bucket):
     )
     assert report.ok, report.to_json()
     assert [(o.backup_id, o.storage_class, o.keys) for o in report.transitioned] == [
-        ("aged", "STANDARD_IA", [base + DATA])
+        (bid("aged"), "STANDARD_IA", [base + DATA])
     ]
     classes = {o.key: o.storage_class for o in store.list_objects(base)}
     assert classes[base + DATA] == "STANDARD_IA" and classes[base + "manifest.json"] == "STANDARD"
@@ -261,22 +298,22 @@ def test_transition_moves_data_forward_only(store, bucket):
 
 def test_scan_reads_verification_lock_and_hold(store):
     now = datetime.now(UTC)
-    put_backup(store, "shop", "good", now - timedelta(days=2), lock_until=now + timedelta(days=3))
-    put_backup(store, "shop", "bad", now - timedelta(days=1), verified=False)
-    put_backup(store, "shop", "unchecked", now - timedelta(hours=1), verified=None)
-    set_legal_hold(store, PREFIX, "shop", "unchecked", True)
-    store.put_bytes(f"{PREFIX}/shop/broken/manifest.json", b"{not json")
-    store.put_bytes(f"{PREFIX}/shop/broken/{DATA}", b"x")
+    put_backup(store, "shop", bid("good"), now - timedelta(days=2), lock_until=now + timedelta(days=3))
+    put_backup(store, "shop", bid("bad"), now - timedelta(days=1), verified=False)
+    put_backup(store, "shop", bid("unchecked"), now - timedelta(hours=1), verified=None)
+    set_legal_hold(store, PREFIX, "shop", bid("unchecked"), True)
+    store.put_bytes(f"{PREFIX}/shop/{bid('broken')}/manifest.json", b"{not json")
+    store.put_bytes(f"{PREFIX}/shop/{bid('broken')}/{DATA}", b"x")
     scan = scan_bucket(store, PREFIX)
     summaries = {b.backup_id: b for b in scan.backups["shop"]}
     assert {k: (b.verified, b.legal_hold, b.complete) for k, b in summaries.items()} == {
-        "good": (True, False, True),
-        "bad": (False, False, True),
-        "unchecked": (False, True, True),
+        bid("good"): (True, False, True),
+        bid("bad"): (False, False, True),
+        bid("unchecked"): (False, True, True),
     }
-    assert abs((summaries["good"].retain_until - (now + timedelta(days=3))).total_seconds()) < 2
-    assert summaries["good"].size == 2048 and summaries["good"].storage_class == "STANDARD"
-    assert [k for k, _ in scan.unreadable] == [f"{PREFIX}/shop/broken/manifest.json"]
+    assert abs((summaries[bid("good")].retain_until - (now + timedelta(days=3))).total_seconds()) < 2
+    assert summaries[bid("good")].size == 2048 and summaries[bid("good")].storage_class == "STANDARD"
+    assert [k for k, _ in scan.unreadable] == [f"{PREFIX}/shop/{bid('broken')}/manifest.json"]
     # An unreadable manifest is an error to look at, never a reason to delete.
     report = enforce(
         store,
@@ -286,9 +323,9 @@ def test_scan_reads_verification_lock_and_hold(store):
         dry_run=False,
         orphan_min_age=timedelta(0),
     )
-    assert [(o.database, o.backup_id) for o in report.errors] == [("shop", "broken")]
-    assert f"{PREFIX}/shop/broken/{DATA}" in keys(store)
-    set_legal_hold(store, PREFIX, "shop", "unchecked", False)
+    assert [(o.database, o.backup_id) for o in report.errors] == [("shop", bid("broken"))]
+    assert f"{PREFIX}/shop/{bid('broken')}/{DATA}" in keys(store)
+    set_legal_hold(store, PREFIX, "shop", bid("unchecked"), False)
 
 
 # --------------------------------------------------------------------------- bucket audit
@@ -423,13 +460,13 @@ def test_backup_writer_writes_locked_backups_but_cannot_delete(seaweed_roles):
     writer = seaweed_roles.identity_client(BACKUP_WRITER, max_attempts=1)
     store = S3Store(writer, ROLE_BUCKET, max_attempts=1)
     now = datetime.now(UTC)
-    base = put_backup(store, "shop", "w1", now, lock_until=now + timedelta(days=1))
+    base = put_backup(store, "shop", bid("w1"), now, lock_until=now + timedelta(days=1))
     with store.multipart_upload(
         base + "data.extra", lock_mode="GOVERNANCE", retain_until=now + timedelta(days=1)
     ) as up:
         up.write(b"x" * 1024)
-    assert store.get_json(base + "manifest.json")["backup_id"] == "w1"
-    unlocked = put_backup(store, "shop", "w2", now)
+    assert store.get_json(base + "manifest.json")["backup_id"] == bid("w1")
+    unlocked = put_backup(store, "shop", bid("w2"), now)
     assert _denied(lambda: writer.delete_object(Bucket=ROLE_BUCKET, Key=unlocked + "manifest.json"))
     versions = writer.list_object_versions(Bucket=ROLE_BUCKET, Prefix=unlocked + DATA)["Versions"]
     assert _denied(
@@ -447,12 +484,12 @@ def test_backup_writer_writes_locked_backups_but_cannot_delete(seaweed_roles):
     assert _denied(
         lambda: writer.put_object_legal_hold(Bucket=ROLE_BUCKET, Key=unlocked + DATA, LegalHold={"Status": "OFF"})
     )
-    assert f"{PREFIX}/shop/w2/manifest.json" in keys(store)
+    assert f"{PREFIX}/shop/{bid('w2')}/manifest.json" in keys(store)
 
 
 def test_restore_reader_reads_but_cannot_write_or_delete(seaweed_roles):
     admin = S3Store(seaweed_roles.client(), ROLE_BUCKET, max_attempts=1)
-    base = put_backup(admin, "shop", "r1", datetime.now(UTC))
+    base = put_backup(admin, "shop", bid("r1"), datetime.now(UTC))
     reader = seaweed_roles.identity_client(RESTORE_READER, max_attempts=1)
     assert json.loads(reader.get_object(Bucket=ROLE_BUCKET, Key=base + "manifest.json")["Body"].read())
     assert reader.list_objects_v2(Bucket=ROLE_BUCKET, Prefix=base)["KeyCount"] >= 2
@@ -464,16 +501,16 @@ def test_restore_reader_reads_but_cannot_write_or_delete(seaweed_roles):
 def test_lifecycle_manager_deletes_only_what_the_lock_allows(seaweed_roles):
     admin = S3Store(seaweed_roles.client(), ROLE_BUCKET, max_attempts=1)
     now = datetime.now(UTC)
-    put_backup(admin, "crm", "new", now - timedelta(hours=1))
-    put_backup(admin, "crm", "old-free", now - timedelta(days=5))
-    locked = put_backup(admin, "crm", "old-locked", now - timedelta(days=6), lock_until=now + timedelta(days=1))
+    put_backup(admin, "crm", bid("new"), now - timedelta(hours=1))
+    put_backup(admin, "crm", bid("old-free"), now - timedelta(days=5))
+    locked = put_backup(admin, "crm", bid("old-locked"), now - timedelta(days=6), lock_until=now + timedelta(days=1))
     client = seaweed_roles.identity_client(LIFECYCLE_MANAGER, max_attempts=1)
     store = S3Store(client, ROLE_BUCKET, max_attempts=1)
     policies = {"crm": policy_from_config({"keep_last": 1}, where=WHERE)}
     scan = scan_bucket(store, PREFIX)
     report = enforce(store, scan, policies, now, dry_run=False, orphan_min_age=timedelta(days=1), purge_versions=True)
-    assert [o.backup_id for o in report.deleted] == ["old-free"]
-    assert [o.backup_id for o in report.retained_by_lock] == ["old-locked"]
+    assert [o.backup_id for o in report.deleted] == [bid("old-free")]
+    assert [o.backup_id for o in report.retained_by_lock] == [bid("old-locked")]
     assert report.ok, report.to_json()
     # Even asked directly, with the bypass header, the lock holds against this role.
     version = client.list_object_versions(Bucket=ROLE_BUCKET, Prefix=locked + DATA)["Versions"][0]["VersionId"]
@@ -484,8 +521,8 @@ def test_lifecycle_manager_deletes_only_what_the_lock_allows(seaweed_roles):
     )
     assert _denied(lambda: client.delete_bucket_policy(Bucket=ROLE_BUCKET))
     # It may place and lift legal holds (restorable hold ...).
-    assert set_legal_hold(store, PREFIX, "crm", "new", True)
-    assert set_legal_hold(store, PREFIX, "crm", "new", False)
+    assert set_legal_hold(store, PREFIX, "crm", bid("new"), True)
+    assert set_legal_hold(store, PREFIX, "crm", bid("new"), False)
     # Bucket audit with these credentials: SeaweedFS keeps bucket encryption to Admin identities.
     drifts = {d.setting: d for d in audit_bucket(client, ROLE_BUCKET, BucketExpectations(), fix=False)}
     assert drifts["encryption"].found.startswith("could not be read: access denied")

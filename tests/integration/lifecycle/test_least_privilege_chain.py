@@ -61,7 +61,7 @@ def test_every_duty_works_with_its_own_identity_only(tmp_path, roles_s3, pg_samp
     writer = chain.services.store("backup")
     reader = chain.services.store("restore")
     with pytest.raises(botocore.exceptions.ClientError):
-        writer.client.delete_object(Bucket=BUCKET, Key=first.data.key)
+        writer.client.delete_object(Bucket=BUCKET, Key=first.dump.key)
     with pytest.raises(botocore.exceptions.ClientError):
         reader.client.put_object(Bucket=BUCKET, Key="restorable/shop/x", Body=b"x")
 

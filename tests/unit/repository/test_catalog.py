@@ -46,7 +46,7 @@ def manifest(backup_id: str, created: datetime) -> BackupManifest:
         dump_format="pg_dump-custom",
         created_at=iso(created),
         finished_at=iso(created),
-        data=StoredObject("k", 1, 1, "a", "b", 1, 1),
+        objects=[StoredObject("k", 1, 1, "a", "b", 1, 1)],
         metadata=SnapshotMetadata("15", {"public.t": 1}, {}),
         compression={},
         encryption={},
@@ -73,3 +73,17 @@ def test_pick_verified_only_and_nothing_found():
     with pytest.raises(NotFound) as info:
         catalog.pick("shop", at_or_before=t0 - timedelta(days=1))
     assert "at or before" in str(info.value)
+
+
+def test_only_keys_the_layout_calls_manifests_are_backups():
+    store = MemoryStore()
+    catalog = Catalog(store, "restorable")
+    t0 = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
+    catalog.write_manifest(manifest("20261125T020000Z-aaaaaaaa", t0))
+    # A manifest.json under an archive prefix or a directory that is no backup id is not a backup.
+    store.put_json("restorable/shop/wal/manifest.json", {})
+    store.put_json("restorable/shop/not-a-backup/manifest.json", {})
+    store.put_json("restorable/_keys/x/manifest.json", {})
+    assert catalog.backup_ids("shop") == ["20261125T020000Z-aaaaaaaa"]
+    assert catalog.database_ids() == ["shop"]
+    assert [e.backup_id for e in catalog.entries("shop")] == ["20261125T020000Z-aaaaaaaa"]

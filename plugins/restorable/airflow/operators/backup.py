@@ -31,7 +31,7 @@ class PreflightOperator(RestorableOperator):
         if hasattr(store, "head_bucket"):
             store.head_bucket()
         else:
-            next(iter(store.list_objects(services.catalog("backup").database_prefix(db.id))), None)
+            next(iter(store.list_objects(services.catalog("backup").layout.database_prefix(db.id))), None)
         result = {
             "database_id": db.id,
             "source": source.describe(),

@@ -1,0 +1,159 @@
+"""The bucket layout: the only module that builds or parses object keys.
+
+::
+
+    <prefix>/
+      <db>/                                     one configured database (id: [a-z][a-z0-9_]*)
+        <backup_id>/                            one backup (id: 20261203T083903Z-1a2b3c4d)
+          manifest.json                         written last: its presence is the commit
+          data.<suffix>.zst.age                 a stored object the manifest lists in objects[]
+          sealed.json.age                       values kept out of the manifest, age-encrypted
+          verifications/<ts>-<kind>.json        append-only check records (checksum, deep, drill)
+        wal/...                                 reserved: PostgreSQL WAL archive
+        binlog/...                              reserved: MariaDB binlog archive
+      _keys/...                                 reserved: key-wrapping objects (KMS envelopes)
+
+Anything else under ``<prefix>/`` is *unknown*: written by another tool, another version or a
+person. Nothing here deletes what it cannot classify: the lifecycle's orphan cleaner only ever
+considers keys that ``parse`` says are objects of a backup (manifest, data, sealed, verification,
+or another file inside a ``<backup_id>/`` directory), so archives, key objects and unknown keys
+survive any ``orphan_min_age``.
+
+Nothing else is needed to find and restore a backup: no Airflow metadata, no local state.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+MANIFEST = "manifest.json"
+SEALED = "sealed.json.age"
+VERIFICATIONS = "verifications"
+WAL = "wal"
+BINLOG = "binlog"
+KEYS = "_keys"
+
+BACKUP_ID_RE = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{8}$")
+DATABASE_ID_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+#: Names under ``<db>/`` that are never a backup and never an orphan.
+RESERVED_UNDER_DATABASE = (WAL, BINLOG)
+
+
+class KeyKind(StrEnum):
+    MANIFEST = "manifest"
+    DATA = "data"
+    SEALED = "sealed"
+    VERIFICATION = "verification"
+    #: Another file inside a backup directory (e.g. a part left by a crashed upload of a newer kind).
+    BACKUP_OTHER = "backup_other"
+    WAL = "wal"
+    BINLOG = "binlog"
+    KEY = "key"
+    UNKNOWN = "unknown"
+
+
+#: Kinds that belong to one backup: the orphan cleaner may remove these, and only these.
+BACKUP_OBJECT_KINDS = frozenset(
+    {KeyKind.MANIFEST, KeyKind.DATA, KeyKind.SEALED, KeyKind.VERIFICATION, KeyKind.BACKUP_OTHER}
+)
+
+
+@dataclass(frozen=True)
+class ParsedKey:
+    key: str
+    kind: KeyKind
+    database: str | None = None
+    backup_id: str | None = None
+    #: The path inside the backup directory or the archive (``verifications/<ts>-drill.json``).
+    name: str = ""
+
+    @property
+    def is_backup_object(self) -> bool:
+        return self.kind in BACKUP_OBJECT_KINDS
+
+
+def is_backup_id(text: str) -> bool:
+    return BACKUP_ID_RE.fullmatch(text) is not None
+
+
+class Layout:
+    """Keys of one repository: a bucket and a prefix within it (``""`` for the bucket root)."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix.strip("/")
+
+    def __repr__(self) -> str:
+        return f"Layout(prefix={self.prefix!r})"
+
+    # --- building ---------------------------------------------------------------------------
+    @property
+    def root(self) -> str:
+        """The listing prefix of the whole repository (``""`` or ``"<prefix>/"``)."""
+        return f"{self.prefix}/" if self.prefix else ""
+
+    def database_prefix(self, database_id: str) -> str:
+        return f"{self.root}{database_id}/"
+
+    def backup_prefix(self, database_id: str, backup_id: str) -> str:
+        return f"{self.database_prefix(database_id)}{backup_id}/"
+
+    def manifest_key(self, database_id: str, backup_id: str) -> str:
+        return self.backup_prefix(database_id, backup_id) + MANIFEST
+
+    def data_key(self, database_id: str, backup_id: str, suffix: str) -> str:
+        return f"{self.backup_prefix(database_id, backup_id)}data.{suffix}.zst.age"
+
+    def sealed_key(self, database_id: str, backup_id: str) -> str:
+        return self.backup_prefix(database_id, backup_id) + SEALED
+
+    def verifications_prefix(self, database_id: str, backup_id: str) -> str:
+        return f"{self.backup_prefix(database_id, backup_id)}{VERIFICATIONS}/"
+
+    def verification_key(self, database_id: str, backup_id: str, stamp: str, kind: str) -> str:
+        return f"{self.verifications_prefix(database_id, backup_id)}{stamp}-{kind}.json"
+
+    def wal_prefix(self, database_id: str) -> str:
+        return f"{self.database_prefix(database_id)}{WAL}/"
+
+    def binlog_prefix(self, database_id: str) -> str:
+        return f"{self.database_prefix(database_id)}{BINLOG}/"
+
+    @property
+    def keys_prefix(self) -> str:
+        return f"{self.root}{KEYS}/"
+
+    # --- parsing ----------------------------------------------------------------------------
+    def parse(self, key: str) -> ParsedKey:
+        """What ``key`` is in this layout; ``UNKNOWN`` for anything it does not recognise."""
+        if not key.startswith(self.root):
+            return ParsedKey(key, KeyKind.UNKNOWN)
+        parts = key[len(self.root) :].split("/")
+        if len(parts) >= 2 and parts[0] == KEYS:
+            return ParsedKey(key, KeyKind.KEY, name="/".join(parts[1:]))
+        if len(parts) < 3 or not DATABASE_ID_RE.fullmatch(parts[0]) or not all(parts[1:]):
+            return ParsedKey(key, KeyKind.UNKNOWN)
+        database, second, rest = parts[0], parts[1], parts[2:]
+        name = "/".join(rest)
+        if second == WAL:
+            return ParsedKey(key, KeyKind.WAL, database, name=name)
+        if second == BINLOG:
+            return ParsedKey(key, KeyKind.BINLOG, database, name=name)
+        if not is_backup_id(second):
+            return ParsedKey(key, KeyKind.UNKNOWN, database)
+        return ParsedKey(key, backup_object_kind(name), database, second, name)
+
+
+def backup_object_kind(name: str) -> KeyKind:
+    """The kind of ``name``, a path inside a backup directory (``manifest.json``, ``data.dump.zst.age``)."""
+    rest = name.split("/")
+    if rest == [MANIFEST]:
+        return KeyKind.MANIFEST
+    if rest == [SEALED]:
+        return KeyKind.SEALED
+    if len(rest) == 2 and rest[0] == VERIFICATIONS and rest[1].endswith(".json"):
+        return KeyKind.VERIFICATION
+    if len(rest) == 1 and rest[0].startswith("data."):
+        return KeyKind.DATA
+    return KeyKind.BACKUP_OTHER

@@ -1,0 +1,60 @@
+"""The bucket layout: every key the product writes parses back to what it is, and nothing else
+is taken for a backup object (the orphan cleaner deletes only those)."""
+
+from __future__ import annotations
+
+import pytest
+
+from restorable.repository.layout import BACKUP_OBJECT_KINDS, KeyKind, Layout, is_backup_id
+from restorable.repository.manifest import new_backup_id, utcnow
+
+BACKUP = "20261203T083903Z-1a2b3c4d"
+
+
+@pytest.mark.parametrize("prefix", ["restorable", "", "/team/backups/"])
+def test_every_key_the_layout_builds_parses_back(prefix):
+    layout = Layout(prefix)
+    built = {
+        layout.manifest_key("shop", BACKUP): KeyKind.MANIFEST,
+        layout.data_key("shop", BACKUP, "dump"): KeyKind.DATA,
+        layout.sealed_key("shop", BACKUP): KeyKind.SEALED,
+        layout.verification_key("shop", BACKUP, "20261203T090000000000Z", "drill"): KeyKind.VERIFICATION,
+        layout.wal_prefix("shop") + "000000010000000000000003.zst.age": KeyKind.WAL,
+        layout.binlog_prefix("shop") + "mysql-bin.000042.zst.age": KeyKind.BINLOG,
+        layout.keys_prefix + "kek/2026-12.json": KeyKind.KEY,
+    }
+    for key, kind in built.items():
+        parsed = layout.parse(key)
+        assert parsed.kind is kind, key
+        assert parsed.is_backup_object == (kind in BACKUP_OBJECT_KINDS)
+        if parsed.is_backup_object:
+            assert (parsed.database, parsed.backup_id) == ("shop", BACKUP)
+            assert key == layout.backup_prefix("shop", BACKUP) + parsed.name
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "restorable/shop/crashed/data.dump.zst.age",  # not a backup id
+        "restorable/shop/20261203T083903Z/data.dump.zst.age",  # id without its hash
+        "restorable/Shop/20261203T083903Z-1a2b3c4d/manifest.json",  # not a database id
+        "restorable/shop/notes.txt",
+        "restorable/README",
+        "other-tool/shop/20261203T083903Z-1a2b3c4d/manifest.json",  # outside the prefix
+        "restorable/shop//manifest.json",
+    ],
+)
+def test_keys_it_does_not_know_are_unknown_never_backup_objects(key):
+    parsed = Layout("restorable").parse(key)
+    assert parsed.kind is KeyKind.UNKNOWN and not parsed.is_backup_object
+
+
+def test_other_files_inside_a_backup_directory_belong_to_the_backup():
+    parsed = Layout("restorable").parse(f"restorable/shop/{BACKUP}/tablespace-16384.tar.zst.age")
+    assert parsed.kind is KeyKind.BACKUP_OTHER and parsed.is_backup_object and parsed.backup_id == BACKUP
+
+
+def test_backup_ids_the_product_makes_are_backup_ids():
+    assert is_backup_id(new_backup_id(utcnow()))
+    assert is_backup_id(new_backup_id(utcnow(), "backup_shop/scheduled__2026-12-03"))
+    assert not is_backup_id("wal") and not is_backup_id("binlog") and not is_backup_id("latest")
