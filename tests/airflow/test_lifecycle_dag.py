@@ -32,13 +32,12 @@ def test_enforce_lifecycle_dry_run_then_apply_keeps_the_newest_verified(dags, re
     data = yaml.safe_load(env.config_path.read_text())
     data["databases"][0]["retention"] = {"keep_last": 1}
     env.config_path.write_text(yaml.safe_dump(data, sort_keys=False))
-    config = load_config(env.config_path)
     assert load_config(env.config_path).databases["shop"].retention == {"keep_last": 1}
     for _ in range(2):
         assert dags["backup__shop"].test().state == "success"
     older, newer = env.catalog().backup_ids("shop")
     store = env.services().store("lifecycle")
-    audit_bucket(store.client, config.storage.bucket, BucketExpectations(prefix="restorable/"), fix=True)
+    audit_bucket(store, BucketExpectations(prefix="restorable/"), fix=True)
 
     dry = dags["enforce_lifecycle"].test(run_conf={"dry_run": True})
     assert dry.state == "success"

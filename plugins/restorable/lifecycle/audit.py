@@ -9,9 +9,11 @@ What a backup bucket needs, and why:
 - a lifecycle rule with ``NoncurrentVersionExpiration``: deleted backups (delete markers over
   old versions) really go after a grace period; without it nothing is ever freed.
 
-Each difference is a ``Drift``. A setting the store does not implement (501 NotImplemented
-and friends) is reported as "unsupported by the store", never an exception; a setting the
-credentials may not read is reported as such too. ``fix=True`` sets what can be set; lifecycle
+Each difference is a ``Drift``. The audit reads and sets through the store's bucket-level
+operations (``Store.get_bucket_versioning`` and friends), never a client of its own. A setting
+the store does not implement (``Unsupported``: 501 NotImplemented and friends, not retried) is
+reported as "unsupported by the store", never an exception; a setting the credentials may not
+read (``AccessDenied``) is reported as such too. ``fix=True`` sets what can be set; lifecycle
 rules are merged into the bucket's existing ones (PutBucketLifecycleConfiguration replaces the
 whole set), under rule ids starting ``restorable-``.
 
@@ -26,28 +28,25 @@ on schedule was not measured (it takes days).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from restorable.exceptions import RestorableError
 from restorable.lifecycle.policy import ObjectLockPolicy
+from restorable.storage.errors import AccessDenied, InvalidBucketState, Unsupported
+
+if TYPE_CHECKING:
+    from restorable.storage.protocol import Store
 
 log = logging.getLogger(__name__)
 
 ABORT_RULE_ID = "restorable-abort-incomplete-multipart"
 NONCURRENT_RULE_ID = "restorable-expire-noncurrent-versions"
 
-_UNSUPPORTED_CODES = frozenset(
-    {"NotImplemented", "XNotImplemented", "MethodNotAllowed", "UnsupportedOperation", "NotSupported"}
-)
-_ABSENT_CODES = frozenset(
-    {
-        "NoSuchLifecycleConfiguration",
-        "ServerSideEncryptionConfigurationNotFoundError",
-        "ObjectLockConfigurationNotFoundError",
-        "NoSuchObjectLockConfiguration",
-    }
-)
 UNSUPPORTED = "unsupported by the store"
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -92,56 +91,37 @@ class _Unreadable(Exception):
         self.found = found
 
 
-def _code(exc: BaseException) -> tuple[str, int]:
-    response = getattr(exc, "response", None) or {}
-    return (
-        str((response.get("Error") or {}).get("Code") or ""),
-        int((response.get("ResponseMetadata") or {}).get("HTTPStatusCode") or 0),
-    )
-
-
-def _describe_failure(exc: BaseException) -> str:
-    code, status = _code(exc)
-    if code in _UNSUPPORTED_CODES or status == 501:
-        return f"{UNSUPPORTED} ({code or status})"
-    if code == "AccessDenied" or status == 403:
+def _describe_failure(exc: RestorableError) -> str:
+    if isinstance(exc, Unsupported):
+        return f"{UNSUPPORTED} ({exc.code})"
+    if isinstance(exc, AccessDenied):
         return "could not be read: access denied (these credentials lack the permission)"
-    return f"could not be read: {code or type(exc).__name__}: {exc}"
+    return f"could not be read: {exc.message}"
 
 
-def _get(client: Any, op: str, bucket: str) -> dict[str, Any] | None:
-    """Call a bucket Get*; None when the configuration is absent; _Unreadable otherwise."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
+def _get(read: Callable[[], T]) -> T:
+    """Read one bucket setting (the store returns None when it is absent); _Unreadable otherwise."""
     try:
-        response = getattr(client, op)(Bucket=bucket)
-    except ClientError as exc:
-        if _code(exc)[0] in _ABSENT_CODES:
-            return None
+        return read()
+    except RestorableError as exc:
         raise _Unreadable(_describe_failure(exc)) from exc
-    except BotoCoreError as exc:
-        raise _Unreadable(f"could not be read: {exc}") from exc
-    response.pop("ResponseMetadata", None)
-    return response
 
 
-def _put(client: Any, op: str, **kwargs: Any) -> tuple[bool, str]:
-    """Call a bucket Put*; (fixed, note)."""
-    from botocore.exceptions import BotoCoreError, ClientError
+_OBJECT_LOCK_REFUSED = (
+    "the store refuses to enable Object Lock on this bucket (versioning must be Enabled "
+    "first; some stores allow it only at creation): create a new bucket with Object Lock "
+    "and point storage.bucket at it"
+)
 
+
+def _put(write: Callable[[], None], *, invalid_state_note: str | None = None) -> tuple[bool, str]:
+    """Set one bucket setting; (fixed, note)."""
     try:
-        getattr(client, op)(**kwargs)
-    except ClientError as exc:
-        code, _ = _code(exc)
-        if code == "InvalidBucketState" and op == "put_object_lock_configuration":
-            return False, (
-                "the store refuses to enable Object Lock on this bucket (versioning must be Enabled "
-                "first; some stores allow it only at creation): create a new bucket with Object Lock "
-                "and point storage.bucket at it"
-            )
+        write()
+    except InvalidBucketState as exc:
+        return False, invalid_state_note or f"could not be set: {_describe_failure(exc)}"
+    except RestorableError as exc:
         return False, f"could not be set: {_describe_failure(exc)}"
-    except BotoCoreError as exc:
-        return False, f"could not be set: {exc}"
     return True, ""
 
 
@@ -176,20 +156,20 @@ def _describe_rules(rules: list[dict[str, Any]], field: str, days_key: str) -> s
     return "; ".join(found) if found else "no such rule"
 
 
-def audit_bucket(client: Any, bucket: str, expected: BucketExpectations, *, fix: bool) -> list[Drift]:
-    """Compare the bucket's settings with ``expected``; with ``fix``, set what can be set.
+def audit_bucket(store: Store, expected: BucketExpectations, *, fix: bool) -> list[Drift]:
+    """Compare ``store``'s bucket settings with ``expected``; with ``fix``, set what can be set.
 
-    ``client`` is a boto3 S3 client. Returns only the differences (an empty list: all good).
+    Returns only the differences (an empty list: all good).
     """
     drifts: list[Drift] = []
-    drifts += _audit_versioning(client, bucket, expected, fix)
-    drifts += _audit_object_lock(client, bucket, expected, fix)
-    drifts += _audit_encryption(client, bucket, expected, fix)
-    drifts += _audit_lifecycle(client, bucket, expected, fix)
+    drifts += _audit_versioning(store, expected, fix)
+    drifts += _audit_object_lock(store, expected, fix)
+    drifts += _audit_encryption(store, expected, fix)
+    drifts += _audit_lifecycle(store, expected, fix)
     for drift in drifts:
         log.warning(
             "bucket drift bucket=%s setting=%s expected=%r found=%r fixed=%s note=%r",
-            bucket,
+            store.bucket,
             drift.setting,
             drift.expected,
             drift.found,
@@ -199,28 +179,26 @@ def audit_bucket(client: Any, bucket: str, expected: BucketExpectations, *, fix:
     return drifts
 
 
-def _audit_versioning(client: Any, bucket: str, expected: BucketExpectations, fix: bool) -> list[Drift]:
+def _audit_versioning(store: Store, expected: BucketExpectations, fix: bool) -> list[Drift]:
     if not expected.versioning:
         return []
     try:
-        status = (_get(client, "get_bucket_versioning", bucket) or {}).get("Status") or "never enabled"
+        status = _get(store.get_bucket_versioning).get("Status") or "never enabled"
     except _Unreadable as exc:
         return [Drift("versioning", "Enabled", exc.found)]
     if status == "Enabled":
         return []
     fixed, note = False, ""
     if fix:
-        fixed, note = _put(
-            client, "put_bucket_versioning", Bucket=bucket, VersioningConfiguration={"Status": "Enabled"}
-        )
+        fixed, note = _put(lambda: store.put_bucket_versioning("Enabled"))
     return [Drift("versioning", "Enabled", status, fixed, note)]
 
 
-def _audit_object_lock(client: Any, bucket: str, expected: BucketExpectations, fix: bool) -> list[Drift]:
+def _audit_object_lock(store: Store, expected: BucketExpectations, fix: bool) -> list[Drift]:
     if not expected.object_lock and expected.default_retention is None:
         return []
     try:
-        config = (_get(client, "get_object_lock_configuration", bucket) or {}).get("ObjectLockConfiguration") or {}
+        config = _get(store.get_object_lock_configuration) or {}
     except _Unreadable as exc:
         return [Drift("object_lock", "Enabled", exc.found)]
     drifts = []
@@ -229,10 +207,8 @@ def _audit_object_lock(client: Any, bucket: str, expected: BucketExpectations, f
         fixed, note = False, ""
         if fix:
             fixed, note = _put(
-                client,
-                "put_object_lock_configuration",
-                Bucket=bucket,
-                ObjectLockConfiguration={"ObjectLockEnabled": "Enabled"},
+                lambda: store.put_object_lock_configuration({"ObjectLockEnabled": "Enabled"}),
+                invalid_state_note=_OBJECT_LOCK_REFUSED,
             )
         drifts.append(Drift("object_lock", "Enabled", "not enabled", fixed, note))
         enabled = fixed
@@ -245,13 +221,13 @@ def _audit_object_lock(client: Any, bucket: str, expected: BucketExpectations, f
             fixed, note = False, ""
             if fix and enabled:
                 fixed, note = _put(
-                    client,
-                    "put_object_lock_configuration",
-                    Bucket=bucket,
-                    ObjectLockConfiguration={
-                        "ObjectLockEnabled": "Enabled",
-                        "Rule": {"DefaultRetention": {"Mode": want.mode, "Days": want.days}},
-                    },
+                    lambda: store.put_object_lock_configuration(
+                        {
+                            "ObjectLockEnabled": "Enabled",
+                            "Rule": {"DefaultRetention": {"Mode": want.mode, "Days": want.days}},
+                        }
+                    ),
+                    invalid_state_note=_OBJECT_LOCK_REFUSED,
                 )
             elif fix:
                 note = "Object Lock is not enabled, so no default retention can be set"
@@ -259,15 +235,15 @@ def _audit_object_lock(client: Any, bucket: str, expected: BucketExpectations, f
     return drifts
 
 
-def _audit_encryption(client: Any, bucket: str, expected: BucketExpectations, fix: bool) -> list[Drift]:
+def _audit_encryption(store: Store, expected: BucketExpectations, fix: bool) -> list[Drift]:
     if not expected.encryption:
         return []
     want = expected.sse_algorithm
     try:
-        config = _get(client, "get_bucket_encryption", bucket)
+        config = _get(store.get_bucket_encryption)
     except _Unreadable as exc:
         return [Drift("encryption", f"default SSE ({want})", exc.found)]
-    rules = ((config or {}).get("ServerSideEncryptionConfiguration") or {}).get("Rules") or []
+    rules = (config or {}).get("Rules") or []
     algorithms = [
         (r.get("ApplyServerSideEncryptionByDefault") or {}).get("SSEAlgorithm")
         for r in rules
@@ -281,15 +257,12 @@ def _audit_encryption(client: Any, bucket: str, expected: BucketExpectations, fi
         if expected.kms_key_id:
             default["KMSMasterKeyID"] = expected.kms_key_id
         fixed, note = _put(
-            client,
-            "put_bucket_encryption",
-            Bucket=bucket,
-            ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": default}]},
+            lambda: store.put_bucket_encryption({"Rules": [{"ApplyServerSideEncryptionByDefault": default}]})
         )
     return [Drift("encryption", f"default SSE ({want})", "no default encryption", fixed, note)]
 
 
-def _audit_lifecycle(client: Any, bucket: str, expected: BucketExpectations, fix: bool) -> list[Drift]:
+def _audit_lifecycle(store: Store, expected: BucketExpectations, fix: bool) -> list[Drift]:
     checks = []
     if expected.abort_incomplete_multipart_days is not None:
         checks.append(
@@ -314,12 +287,11 @@ def _audit_lifecycle(client: Any, bucket: str, expected: BucketExpectations, fix
     if not checks:
         return []
     try:
-        config = _get(client, "get_bucket_lifecycle_configuration", bucket)
+        rules = list(_get(store.get_bucket_lifecycle_rules) or [])
     except _Unreadable as exc:
         return [
             Drift(setting, f"a rule with {field} {key} <= {days}", exc.found) for setting, field, key, days, _ in checks
         ]
-    rules = list((config or {}).get("Rules") or [])
     missing = [c for c in checks if not _lifecycle_rule_ok(rules, c[1], c[2], c[3], expected.prefix)]
     if not missing:
         return []
@@ -331,9 +303,7 @@ def _audit_lifecycle(client: Any, bucket: str, expected: BucketExpectations, fix
             merged.append(
                 {"ID": rule_id, "Status": "Enabled", "Filter": {"Prefix": expected.prefix}, field: {key: days}}
             )
-        fixed, note = _put(
-            client, "put_bucket_lifecycle_configuration", Bucket=bucket, LifecycleConfiguration={"Rules": merged}
-        )
+        fixed, note = _put(lambda: store.put_bucket_lifecycle_rules(merged))
     return [
         Drift(setting, f"a rule with {field} {key} <= {days}", _describe_rules(rules, field, key), fixed, note)
         for setting, field, key, days, _ in missing

@@ -2,19 +2,23 @@
 
 The core (catalog, commands, lifecycle) types its ``store`` against this protocol, never a
 concrete driver, so an in-memory store can stand in for S3 in unit tests. ``S3Store`` is the
-production implementation; the protocol is runtime-checkable so a test can assert that a
-store provides every operation.
+production implementation and ``MemoryStore`` the in-memory one; the protocol is
+runtime-checkable so a test can assert that a store provides every operation.
+
+Failures are driver-neutral: ``NotFound``, ``StorageError`` and the kinds in
+``restorable.storage.errors`` (``ObjectExists``, ``ObjectLocked``, ``AccessDenied``,
+``Unsupported``, ``InvalidBucketState``).
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
-from restorable.storage.s3 import ObjectInfo, PendingUpload, UploadResult
+from restorable.storage.types import ObjectInfo, PendingUpload, UploadResult
 
 
 @runtime_checkable
@@ -93,3 +97,22 @@ class Store(Protocol):
     def get_retention(self, key: str, *, version_id: str | None = None) -> tuple[str, datetime] | None: ...
 
     def copy_storage_class(self, key: str, storage_class: str) -> str | None: ...
+
+    # -- bucket-level settings (the bucket audit) -----------------------------------------
+    def head_bucket(self) -> None: ...
+
+    def get_bucket_versioning(self) -> dict[str, Any]: ...
+
+    def put_bucket_versioning(self, status: str) -> None: ...
+
+    def get_object_lock_configuration(self) -> dict[str, Any] | None: ...
+
+    def put_object_lock_configuration(self, configuration: Mapping[str, Any]) -> None: ...
+
+    def get_bucket_encryption(self) -> dict[str, Any] | None: ...
+
+    def put_bucket_encryption(self, configuration: Mapping[str, Any]) -> None: ...
+
+    def get_bucket_lifecycle_rules(self) -> list[dict[str, Any]] | None: ...
+
+    def put_bucket_lifecycle_rules(self, rules: Sequence[Mapping[str, Any]]) -> None: ...

@@ -335,6 +335,7 @@ def test_audit_reports_and_fixes_a_bare_bucket(seaweed):
     name = "bare-" + secrets.token_hex(4)
     seaweed.create_bucket(name, object_lock=False, versioning=False)
     client = seaweed.client()
+    store = S3Store(client, name, backoff_base=0.01)
     try:
         client.put_bucket_lifecycle_configuration(
             Bucket=name,
@@ -345,7 +346,7 @@ def test_audit_reports_and_fixes_a_bare_bucket(seaweed):
             },
         )
         expected = BucketExpectations(prefix=PREFIX + "/")
-        drifts = {d.setting: d for d in audit_bucket(client, name, expected, fix=False)}
+        drifts = {d.setting: d for d in audit_bucket(store, expected, fix=False)}
         assert set(drifts) == {
             "versioning",
             "object_lock",
@@ -357,9 +358,9 @@ def test_audit_reports_and_fixes_a_bare_bucket(seaweed):
         assert drifts["lifecycle.abort_incomplete_multipart_upload"].found == "no such rule"
 
         # Versioning is fixed first: SeaweedFS (like S3) enables Object Lock on a versioned bucket.
-        fixed = audit_bucket(client, name, expected, fix=True)
+        fixed = audit_bucket(store, expected, fix=True)
         assert [d.setting for d in fixed if d.fixed] == list(drifts), fixed
-        assert audit_bucket(client, name, expected, fix=False) == []
+        assert audit_bucket(store, expected, fix=False) == []
         assert client.get_object_lock_configuration(Bucket=name)["ObjectLockConfiguration"]["ObjectLockEnabled"] == (
             "Enabled"
         )
@@ -374,19 +375,19 @@ def test_audit_reports_and_fixes_a_bare_bucket(seaweed):
 
 
 def test_audit_of_a_prepared_bucket_checks_default_retention(seaweed, bucket):
-    client = seaweed.client()
+    store = S3Store(seaweed.client(), bucket, backoff_base=0.01)
     expected = BucketExpectations(default_retention=ObjectLockPolicy("GOVERNANCE", 7), prefix=PREFIX + "/")
-    first = {d.setting for d in audit_bucket(client, bucket, expected, fix=True)}
+    first = {d.setting for d in audit_bucket(store, expected, fix=True)}
     assert first == {
         "object_lock.default_retention",
         "encryption",
         "lifecycle.abort_incomplete_multipart_upload",
         "lifecycle.noncurrent_version_expiration",
     }
-    assert audit_bucket(client, bucket, expected, fix=False) == []
+    assert audit_bucket(store, expected, fix=False) == []
 
 
-def _not_implemented(operations: set[str]):
+def _not_implemented(operations: set[str], sent: list[str]):
     from botocore.awsrequest import AWSResponse
 
     class _Raw:
@@ -398,6 +399,7 @@ def _not_implemented(operations: set[str]):
     def handler(request, **kwargs):
         op = kwargs.get("event_name", "").rsplit(".", 1)[-1]
         if op in operations:
+            sent.append(op)
             response = AWSResponse(request.url, 501, {}, _Raw())
             response._content = body
             return response
@@ -410,19 +412,23 @@ def test_audit_reports_settings_the_store_does_not_implement(seaweed):
     name = "bare-" + secrets.token_hex(4)
     seaweed.create_bucket(name, object_lock=False, versioning=False)
     client = seaweed.client(max_attempts=1)
+    sent: list[str] = []
     client.meta.events.register(
-        "before-send.s3", _not_implemented({"GetBucketEncryption", "GetBucketLifecycleConfiguration"})
+        "before-send.s3", _not_implemented({"GetBucketEncryption", "GetBucketLifecycleConfiguration"}, sent)
     )
+    # Room for retries: a 501 must not use them (asking again cannot make the store implement it).
+    store = S3Store(client, name, max_attempts=4, backoff_base=0.01)
     try:
-        drifts = {d.setting: d for d in audit_bucket(client, name, BucketExpectations(), fix=True)}
+        drifts = {d.setting: d for d in audit_bucket(store, BucketExpectations(), fix=True)}
         for setting in (
             "encryption",
             "lifecycle.abort_incomplete_multipart_upload",
             "lifecycle.noncurrent_version_expiration",
         ):
-            assert drifts[setting].found.startswith(UNSUPPORTED), drifts[setting]
+            assert drifts[setting].found == f"{UNSUPPORTED} (NotImplemented)", drifts[setting]
             assert drifts[setting].unsupported and not drifts[setting].fixed
         assert drifts["versioning"].fixed
+        assert sorted(sent) == ["GetBucketEncryption", "GetBucketLifecycleConfiguration"]
     finally:
         seaweed.delete_bucket(name)
 
@@ -524,7 +530,7 @@ def test_lifecycle_manager_deletes_only_what_the_lock_allows(seaweed_roles):
     assert set_legal_hold(store, PREFIX, "crm", bid("new"), True)
     assert set_legal_hold(store, PREFIX, "crm", bid("new"), False)
     # Bucket audit with these credentials: SeaweedFS keeps bucket encryption to Admin identities.
-    drifts = {d.setting: d for d in audit_bucket(client, ROLE_BUCKET, BucketExpectations(), fix=False)}
+    drifts = {d.setting: d for d in audit_bucket(store, BucketExpectations(), fix=False)}
     assert drifts["encryption"].found.startswith("could not be read: access denied")
 
 
@@ -555,7 +561,7 @@ def test_audit_says_why_object_lock_could_not_be_enabled(seaweed):
         noncurrent_version_expiration_days=None,
     )
     try:
-        [drift] = audit_bucket(seaweed.client(), name, expected, fix=True)
+        [drift] = audit_bucket(S3Store(seaweed.client(), name, max_attempts=1), expected, fix=True)
         assert (drift.setting, drift.found, drift.fixed) == ("object_lock", "not enabled", False)
         assert "versioning must be Enabled first" in drift.note
     finally:

@@ -363,6 +363,13 @@ def test_errors_name_bucket_and_key_without_secrets(seaweed, bucket) -> None:
         missing.put_bytes("k", b"x")
 
 
+def test_head_bucket_checks_the_bucket_and_names_a_missing_one(seaweed, bucket) -> None:
+    _store(seaweed, bucket).head_bucket()
+    with pytest.raises(StorageError, match="no-such-bucket-restorable does not exist") as info:
+        _store(seaweed, "no-such-bucket-restorable").head_bucket()
+    assert not isinstance(info.value, NotFound) and "storage.bucket" in str(info.value)
+
+
 # -- Object Lock ---------------------------------------------------------------------------
 def test_retention_blocks_delete_with_the_date(seaweed, bucket) -> None:
     store = _store(seaweed, bucket)

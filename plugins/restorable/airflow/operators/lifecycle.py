@@ -83,10 +83,7 @@ class AuditBucketOperator(_LifecycleBase):
         storage = services.config.storage
         store = services.store("lifecycle")
         drifts = audit_bucket(
-            store.client,
-            storage.bucket,
-            BucketExpectations(prefix=storage.prefix + "/" if storage.prefix else ""),
-            fix=False,
+            store, BucketExpectations(prefix=storage.prefix + "/" if storage.prefix else ""), fix=False
         )
         found = [d.to_dict() for d in drifts]
         real = [d for d in drifts if not d.unsupported]
