@@ -3,10 +3,16 @@
 Servers start lazily, the first time a test asks for them, and stop at the end of the session.
 Each listens on a free port on 127.0.0.1 with a random password. A missing program fails the
 test with the package to install: there are no skips.
+
+Markers are kept honest at collection (see ``pytest_collection_modifyitems``): a test that starts a
+server must be marked ``integration`` or ``airflow``, so ``-m "not integration and not airflow"``
+starts none; a test file sets ``pytestmark`` once; files under tests/integration and tests/airflow
+carry their directory's marker.
 """
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import signal
@@ -27,6 +33,76 @@ def pytest_configure(config: pytest.Config) -> None:
     # pyproject declares these too; registering here keeps a bare `pytest tests/...` strict-clean.
     config.addinivalue_line("markers", "integration: needs the local stack (PostgreSQL, MariaDB, SeaweedFS)")
     config.addinivalue_line("markers", "airflow: runs DAGs with dag.test() on a SQLite metadata DB")
+
+
+# -- honest markers -------------------------------------------------------------------------
+#: Fixtures that start a server (a process, or a listening socket), and the markers that allow a
+#: test to use them. A test's fixture closure is checked, so what is built on these (pg_sample,
+#: bucket, pg_cli_chain, restorable_env, ...) counts too.
+_SERVER_MARKERS = frozenset({"integration", "airflow"})
+FIXTURE_MARKERS: dict[str, frozenset[str]] = {
+    "pg_server": _SERVER_MARKERS,
+    "pg_target_server": _SERVER_MARKERS,
+    "mariadb_server": _SERVER_MARKERS,
+    "mariadb_target_server": _SERVER_MARKERS,
+    "seaweed": _SERVER_MARKERS,
+    "seaweed_roles": _SERVER_MARKERS,  # tests/integration/lifecycle/test_apply.py
+    "roles_s3": _SERVER_MARKERS,  # tests/integration/lifecycle/test_least_privilege_chain.py
+    "alert_receiver": _SERVER_MARKERS,  # tests/airflow/conftest.py: a local HTTP webhook
+    "airflow_db": frozenset({"airflow"}),  # migrates Airflow's metadata DB
+}
+#: Every test file under tests/<directory>/ carries this marker in its ``pytestmark``.
+DIRECTORY_MARKERS = {"integration": "integration", "airflow": "airflow"}
+_TESTS = Path(__file__).resolve().parent
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects anything: every file is checked on every run
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    problems: list[str] = []
+    for path in sorted({item.path for item in items}):
+        problems += _pytestmark_problems(path, items)
+    for item in items:
+        marks = {mark.name for mark in item.iter_markers()}
+        unmarked = [f for f in item.fixturenames if f in FIXTURE_MARKERS and not marks & FIXTURE_MARKERS[f]]
+        if unmarked:
+            wanted = " or ".join(
+                f"pytest.mark.{m}" for m in sorted(set().union(*(FIXTURE_MARKERS[f] for f in unmarked)))
+            )
+            fixtures = ", ".join(repr(f) for f in unmarked)
+            problems.append(
+                f"{item.nodeid}: uses fixture {fixtures}, which starts a server, but is not marked {wanted}"
+            )
+    if problems:
+        raise pytest.UsageError("test markers are not honest:\n  " + "\n  ".join(problems))
+
+
+def _pytestmark_problems(path: Path, items: list[pytest.Item]) -> list[str]:
+    """A test file assigns ``pytestmark`` at most once, and once with its directory's marker."""
+    assignments = [
+        node
+        for node in ast.walk(ast.parse(path.read_text(), str(path)))
+        if isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign)
+        and any(isinstance(t, ast.Name) and t.id == "pytestmark" for t in _targets(node))
+    ]
+    where = path.relative_to(_TESTS.parent) if path.is_relative_to(_TESTS.parent) else path
+    if len(assignments) > 1:
+        lines = ", ".join(str(node.lineno) for node in assignments)
+        return [f"{where}: sets pytestmark {len(assignments)} times (lines {lines}); set it once, at the top"]
+    if not path.is_relative_to(_TESTS) or len(path.relative_to(_TESTS).parts) < 2:
+        return []
+    wanted = DIRECTORY_MARKERS.get(path.relative_to(_TESTS).parts[0])
+    module = next((item.module for item in items if item.path == path and hasattr(item, "module")), None)
+    declared = getattr(module, "pytestmark", [])
+    declared = declared if isinstance(declared, list) else [declared]
+    if wanted and wanted not in {mark.name for mark in declared}:
+        return [
+            f"{where}: every file under tests/{where.parts[1]}/ must set pytestmark = pytest.mark.{wanted} at the top"
+        ]
+    return []
+
+
+def _targets(node: ast.Assign | ast.AnnAssign | ast.AugAssign) -> list[ast.expr]:
+    return list(node.targets) if isinstance(node, ast.Assign) else [node.target]
 
 
 def _interrupt(signum, frame) -> None:

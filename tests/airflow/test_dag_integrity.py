@@ -95,4 +95,31 @@ def test_permanent_errors_fail_at_once_others_retry():
         assert RETRY_POLICY.evaluate(exc, 1, 3).action == RetryAction.FAIL, exc
     for exc in (StorageError("slow"), SourceUnreachable("down"), RuntimeError("?")):
         assert RETRY_POLICY.evaluate(exc, 1, 3).action == RetryAction.DEFAULT, exc
-    assert timedelta(minutes=2)  # retry_delay default documented in the factory
+
+
+def test_retries_default_to_two_first_after_two_minutes_doubling_to_an_hour(default_config, monkeypatch):
+    # The suite's conftest sets RESTORABLE_TASK_RETRIES/RETRY_DELAY_SECONDS for quick dag.test()
+    # runs; without them the factory's own defaults apply.
+    from restorable.airflow.dag_factory import build_dags, build_lifecycle_dag
+
+    monkeypatch.delenv("RESTORABLE_TASK_RETRIES")
+    monkeypatch.delenv("RESTORABLE_RETRY_DELAY_SECONDS")
+    dags = {**build_dags(default_config), "enforce_lifecycle": build_lifecycle_dag(default_config)}
+    for dag_id, dag in dags.items():
+        for task in dag.tasks:
+            where = (dag_id, task.task_id)
+            # restore_database is manual: whoever triggered it retries by hand (default_args retries=0).
+            assert task.retries == (0 if dag_id == "restore_database" else 2), where
+            assert task.retry_delay == timedelta(minutes=2), where
+            assert task.retry_exponential_backoff == 2.0, where
+            assert task.max_retry_delay == timedelta(hours=1), where
+
+
+def test_retries_and_first_delay_follow_the_environment(default_config, monkeypatch):
+    from restorable.airflow.dag_factory import build_dags, build_lifecycle_dag
+
+    monkeypatch.setenv("RESTORABLE_TASK_RETRIES", "5")
+    monkeypatch.setenv("RESTORABLE_RETRY_DELAY_SECONDS", "30")
+    for dag in (build_dags(default_config)["backup__shop"], build_lifecycle_dag(default_config)):
+        for task in dag.tasks:
+            assert (task.retries, task.retry_delay) == (5, timedelta(seconds=30)), (dag.dag_id, task.task_id)

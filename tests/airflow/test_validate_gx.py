@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.airflow, pytest.mark.integration]
 
 
 def metadata_of(conn):

@@ -21,7 +21,7 @@ from restorable.exceptions import StorageError
 from restorable.lifecycle.apply import enforce, scan_bucket, set_legal_hold
 from restorable.lifecycle.audit import UNSUPPORTED, BucketExpectations, audit_bucket
 from restorable.lifecycle.policy import ObjectLockPolicy, policy_from_config
-from restorable.lifecycle.roles import BACKUP_WRITER, LIFECYCLE_MANAGER, RESTORE_READER, iam_policy
+from restorable.lifecycle.roles import BACKUP_WRITER, LIFECYCLE_MANAGER, RESTORE_READER
 from restorable.repository.catalog import Catalog
 from restorable.storage.s3 import S3Store
 
@@ -532,23 +532,6 @@ def test_lifecycle_manager_deletes_only_what_the_lock_allows(seaweed_roles):
     # Bucket audit with these credentials: SeaweedFS keeps bucket encryption to Admin identities.
     drifts = {d.setting: d for d in audit_bucket(store, BucketExpectations(), fix=False)}
     assert drifts["encryption"].found.startswith("could not be read: access denied")
-
-
-def test_iam_documents_name_the_bucket_and_grant_least_privilege():
-    def actions(doc, effect):
-        return {a for s in doc["Statement"] if s["Effect"] == effect for a in s["Action"]}
-
-    writer = iam_policy(BACKUP_WRITER, "acme-backups")
-    lifecycle = iam_policy(LIFECYCLE_MANAGER, "acme-backups")
-    reader = iam_policy(RESTORE_READER, "acme-backups")
-    for doc in (writer, lifecycle, reader):
-        resources = json.dumps([s["Resource"] for s in doc["Statement"]])
-        assert "RESTORABLE_BUCKET" not in resources and "arn:aws:s3:::acme-backups" in resources
-    assert not {"s3:DeleteObject", "s3:DeleteObjectVersion"} & actions(writer, "Allow")
-    assert {"s3:DeleteObject", "s3:DeleteObjectVersion", "s3:BypassGovernanceRetention"} <= actions(writer, "Deny")
-    assert {"s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutObjectLegalHold"} <= actions(lifecycle, "Allow")
-    assert "s3:BypassGovernanceRetention" in actions(lifecycle, "Deny")
-    assert actions(reader, "Allow") == {"s3:GetObject", "s3:ListBucket"}
 
 
 def test_audit_says_why_object_lock_could_not_be_enabled(seaweed):

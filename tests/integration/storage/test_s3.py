@@ -21,7 +21,6 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ConnectionClosedError, ResponseStreamingError
 
 from devstack.seaweedfs import SeaweedS3
-from restorable.connections import ConnectionInfo
 from restorable.exceptions import ConfigError, NotFound, StorageError, ToolError
 from restorable.storage import ObjectExists, ObjectLocked, S3Store, s3_client_from_connection
 from restorable.stream import decode_stream, encode_stream, generate_identity
@@ -440,36 +439,6 @@ def test_copy_storage_class_keeps_data_and_lock(seaweed, bucket, multipart_copy:
 
 
 # -- connections ---------------------------------------------------------------------------
-def test_client_from_connection_fields() -> None:
-    conn = ConnectionInfo(
-        "c",
-        "aws",
-        login="AKIAEXAMPLE",
-        password="secret",
-        extra={
-            "endpoint_url": "http://127.0.0.1:1",
-            "region_name": "eu-west-1",
-            "config_kwargs": {"connect_timeout": 3, "s3": {"addressing_style": "virtual"}},
-        },
-    )
-    client = s3_client_from_connection(conn)
-    assert client.meta.region_name == "eu-west-1"
-    assert client.meta.endpoint_url == "http://127.0.0.1:1"
-    assert client.meta.config.connect_timeout == 3
-    assert client.meta.config.s3["addressing_style"] == "virtual"
-    assert client.meta.config.retries["total_max_attempts"] == 1
-
-    path_style = s3_client_from_connection(
-        ConnectionInfo("c", "aws", login="a", password="b", extra={"endpoint_url": "http://h:9"})
-    )
-    assert path_style.meta.config.s3["addressing_style"] == "path"
-
-    with pytest.raises(ConfigError, match="without a secret"):
-        s3_client_from_connection(ConnectionInfo("c", "aws", login="AKIA"))
-    with pytest.raises(ConfigError, match="role_arn"):
-        s3_client_from_connection(ConnectionInfo("c", "aws", extra={"role_arn": "arn:aws:iam::1:role/x"}))
-
-
 def test_upload_memory_is_bounded_by_parts_in_flight(seaweed, bucket) -> None:
     """60 MiB through 5 MiB parts, 2 in flight: Python holds about part_size x (2 + 2), not the stream."""
     import tracemalloc

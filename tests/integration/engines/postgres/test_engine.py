@@ -21,7 +21,6 @@ from restorable.engines.base import iter_chunks
 from restorable.engines.compare import compare_descriptions, digest_setting
 from restorable.engines.postgres import tools as pg_tools
 from restorable.engines.postgres.engine import PostgresEngine
-from restorable.engines.sql_files import load_sql
 from restorable.exceptions import (
     AuthenticationFailed,
     IntegrityError,
@@ -29,7 +28,8 @@ from restorable.exceptions import (
     SourceUnreachable,
     ToolError,
 )
-from restorable.metadata import Description, SnapshotMetadata
+
+pytestmark = pytest.mark.integration
 
 ENGINE = PostgresEngine()
 
@@ -284,94 +284,6 @@ def rich_source(pg_server, pg_target_server):
     drop_roles(pg_target_server, roles)
 
 
-# ------------------------------------------------------------------------------- unit-level
-def test_version_comparison():
-    assert pg_tools.version_major("15.20") == (15,)
-    assert pg_tools.version_major("9.6.24") == (9, 6)
-    assert pg_tools.version_major("16beta1") == (16,)
-    assert pg_tools.version_major("15.20 (Debian 15.20-0+deb12u1)") == (15,)
-    assert pg_tools.dump_tool_too_old("15.20", "16.1")
-    assert pg_tools.dump_tool_too_old("9.6.24", "10.3")
-    assert pg_tools.dump_tool_too_old("9.5.1", "9.6.0")
-    assert not pg_tools.dump_tool_too_old("15.2", "15.20")
-    assert not pg_tools.dump_tool_too_old("16.2", "15.4 (Debian)")
-    assert not pg_tools.dump_tool_too_old("10.0", "9.6.3")
-    assert pg_tools.parse_tool_version("pg_dump (PostgreSQL) 15.20 (Debian 15.20-0+deb12u1)") == "15.20"
-    assert pg_tools.parse_tool_version("pg_restore (PostgreSQL) 17beta2") == "17beta2"
-    with pytest.raises(ToolError, match=r"local pg_dump 15\.20 .* older than the server 16\.3.*postgresql-client-16"):
-        pg_tools.check_tool_for("pg_dump", "/usr/bin/pg_dump", "15.20", "16.3", "server")
-    pg_tools.check_tool_for("pg_dump", "/usr/bin/pg_dump", "16.0", "15.20", "server")
-
-
-def test_sql_files_found_from_env_and_package(tmp_path, monkeypatch):
-    assert "pg_export_snapshot()" in load_sql("postgres", "snapshot_position")
-    (tmp_path / "sql" / "postgres").mkdir(parents=True)
-    (tmp_path / "sql" / "postgres" / "server_info.sql").write_text("select 42")
-    monkeypatch.setenv("RESTORABLE_INCLUDE_DIR", str(tmp_path))
-    assert load_sql("postgres", "server_info") == "select 42"
-    with pytest.raises(ValueError):
-        load_sql("postgres", "../secrets")
-
-
-def test_compare_descriptions_messages():
-    expected = SnapshotMetadata(
-        server_version="15.20",
-        row_counts={"sales.orders": 1200, "sales.gone": 1},
-        schema={
-            "tables": {
-                "sales.orders": {
-                    "columns": [
-                        {"name": "id", "type": "bigint", "nullable": False},
-                        {"name": "total", "type": "numeric(12,2)", "nullable": True},
-                    ],
-                    "primary_key": ["id"],
-                }
-            },
-            "indexes": {"sales.orders_pkey": "CREATE UNIQUE INDEX orders_pkey ..."},
-            "sequences": {
-                "sales.a": {"last_value": 10, "is_called": True, "increment": 1},
-                "sales.b": {"last_value": 10, "is_called": True, "increment": 1},
-            },
-            "large_objects": {"count": 2, "md5": "x"},
-        },
-    )
-    found = Description(
-        row_counts={"sales.orders": 1199, "sales.extra": 0},
-        schema={
-            "tables": {
-                "sales.orders": {
-                    "columns": [
-                        {"name": "id", "type": "bigint", "nullable": True},
-                        {"name": "total", "type": "numeric", "nullable": True},
-                    ],
-                    "primary_key": [],
-                }
-            },
-            "indexes": {},
-            "sequences": {
-                "sales.a": {"last_value": 12, "is_called": True, "increment": 1},  # ahead: tolerated
-                "sales.b": {"last_value": 9, "is_called": True, "increment": 1},
-            },
-            "large_objects": {"count": 1, "md5": "y"},
-        },
-    )
-    diffs = compare_descriptions(expected, found)
-    assert "row count of sales.orders: expected 1200, found 1199" in diffs
-    assert "column sales.orders.total: type numeric(12,2) expected, found numeric" in diffs
-    assert "column sales.orders.id: NOT NULL expected, found nullable" in diffs
-    assert "primary key of sales.orders: (id) expected, found (none)" in diffs
-    assert "table sales.gone: missing (expected 1 rows)" in diffs
-    assert "table sales.extra: not expected (found 0 rows)" in diffs
-    assert "index sales.orders_pkey: missing" in diffs
-    assert any(d.startswith("sequence sales.b: value 10") for d in diffs)
-    assert not any("sales.a" in d for d in diffs)
-    assert "large_objects.count: 2 expected, found 1" in diffs
-    assert len(diffs) == 10, diffs
-    assert compare_descriptions(expected, Description(expected.row_counts, expected.schema)) == []
-
-
-# ---------------------------------------------------------------------------- integration
-@pytest.mark.integration
 def test_round_trip_into_other_server(rich_source, pg_target_server, caplog):
     caplog.set_level(logging.DEBUG)
     source, roles = rich_source
@@ -477,7 +389,6 @@ def test_round_trip_into_other_server(rich_source, pg_target_server, caplog):
     assert ENGINE.target_state(target, restored) == "absent"
 
 
-@pytest.mark.integration
 def test_consistency_under_concurrent_writes(pg_server, pg_target_server):
     database = _name("busy")
     conn = pg_server.create_database(database)
@@ -525,7 +436,6 @@ def small_source(pg_server):
     pg_server.drop_database(database)
 
 
-@pytest.mark.integration
 def test_pg_dump_killed_mid_stream(small_source):
     with ENGINE.logical.capture(small_source) as (_metadata, dump):
         assert dump.stdout.read(65536)
@@ -536,7 +446,6 @@ def test_pg_dump_killed_mid_stream(small_source):
             dump.finish()
 
 
-@pytest.mark.integration
 def test_leaving_capture_on_error_kills_pg_dump(small_source):
     with pytest.raises(RuntimeError):
         with ENGINE.logical.capture(small_source) as (_metadata, dump):
@@ -545,7 +454,6 @@ def test_leaving_capture_on_error_kills_pg_dump(small_source):
     assert dump.proc.returncode is not None and dump.proc.returncode != 0
 
 
-@pytest.mark.integration
 def test_non_empty_target_refused_then_overwritten(small_source, pg_target_server):
     target = pg_target_server.connection("postgres")
     name = _name("occupied")
@@ -570,7 +478,6 @@ def test_non_empty_target_refused_then_overwritten(small_source, pg_target_serve
     ENGINE.drop_database(target, name)
 
 
-@pytest.mark.integration
 def test_parallel_restore_from_spool_and_target_states(small_source, pg_target_server, tmp_path, monkeypatch):
     monkeypatch.setenv("RESTORABLE_SPOOL_DIR", str(tmp_path))
     target = pg_target_server.connection("postgres")
@@ -592,7 +499,6 @@ def test_parallel_restore_from_spool_and_target_states(small_source, pg_target_s
     assert ENGINE.target_state(target, name) == "absent"
 
 
-@pytest.mark.integration
 def test_restore_failure_reports_stderr(small_source, pg_target_server):
     target = pg_target_server.connection("postgres")
     name = _name("broken")
@@ -605,7 +511,6 @@ def test_restore_failure_reports_stderr(small_source, pg_target_server):
     ENGINE.drop_database(target, name)
 
 
-@pytest.mark.integration
 def test_property_that_cannot_be_applied_keeps_the_data_and_is_reported(small_source, pg_target_server, caplog):
     """A recorded database property the target cannot take (here a grantee it does not have) is
     logged and shows in the comparison by name; the restored data stays."""
@@ -632,7 +537,6 @@ def test_property_that_cannot_be_applied_keeps_the_data_and_is_reported(small_so
         ENGINE.drop_database(target, name)
 
 
-@pytest.mark.integration
 def test_list_dump(small_source):
     with ENGINE.logical.capture(small_source) as (_metadata, dump):
         data = b"".join(iter_chunks(dump.stdout))
@@ -649,7 +553,6 @@ def test_list_dump(small_source):
             listing.write(b"this is not a dump" * 100)
 
 
-@pytest.mark.integration
 def test_bad_password_and_unreachable(pg_server, caplog):
     wrong = "Wrong-Password-" + uuid.uuid4().hex
     bad = pg_server.connection("postgres", password=wrong)
@@ -670,7 +573,6 @@ def test_bad_password_and_unreachable(pg_server, caplog):
     assert not [r for r in caplog.records if wrong in r.getMessage()]
 
 
-@pytest.mark.integration
 def test_sample_database_round_trip(pg_sample, pg_target_server):
     """The shared sample "shop" database (quoted identifiers, unicode, GIN/partial/expression
     indexes, partitions, large objects, another owner) comes back identical."""
