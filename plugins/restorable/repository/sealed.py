@@ -12,14 +12,17 @@ import hashlib
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from restorable.exceptions import DecryptionError, IntegrityError
 from restorable.repository.manifest import BackupManifest
 
+if TYPE_CHECKING:
+    from restorable.storage.protocol import Store
+
 
 def write_sealed(
-    store: Any,
+    store: Store,
     key: str,
     values: dict[str, Any],
     recipients: Sequence[str],
@@ -39,13 +42,13 @@ def write_sealed(
     return {"key": key, "sha256": hashlib.sha256(stored).hexdigest(), "bytes": len(stored)}
 
 
-def read_sealed(store: Any, manifest: BackupManifest) -> tuple[bytes, str]:
+def read_sealed(store: Store, manifest: BackupManifest) -> tuple[bytes, str]:
     """The stored sealed object of ``manifest`` and its sha256, as found in the bucket."""
     stored = store.get_bytes((manifest.sealed or {})["key"])
     return stored, hashlib.sha256(stored).hexdigest()
 
 
-def open_sealed(store: Any, manifest: BackupManifest, identity: str) -> dict[str, Any]:
+def open_sealed(store: Store, manifest: BackupManifest, identity: str) -> dict[str, Any]:
     """The values the backup kept out of its manifest, checked against it and decrypted."""
     import pyrage
 

@@ -1,9 +1,7 @@
-"""Catalog choices that need no bucket: an in-memory store stands in for S3's three calls."""
+"""Catalog choices that need no bucket: the in-memory store stands in for S3."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,30 +10,7 @@ from restorable.exceptions import NotFound
 from restorable.metadata import SnapshotMetadata
 from restorable.repository.catalog import Catalog
 from restorable.repository.manifest import BackupManifest, StoredObject, iso
-
-
-@dataclass
-class Obj:
-    key: str
-
-
-class MemoryStore:
-    def __init__(self) -> None:
-        self.objects: dict[str, bytes] = {}
-
-    def put_json(self, key, obj, **_):
-        self.objects[key] = json.dumps(obj).encode()
-
-    def get_json(self, key):
-        if key not in self.objects:
-            raise NotFound(key)
-        return json.loads(self.objects[key])
-
-    def exists(self, key):
-        return key in self.objects
-
-    def list_objects(self, prefix):
-        return [Obj(k) for k in sorted(self.objects) if k.startswith(prefix)]
+from restorable.storage.memory import MemoryStore
 
 
 def manifest(backup_id: str, created: datetime) -> BackupManifest:
