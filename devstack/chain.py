@@ -66,6 +66,7 @@ def make_chain(
     object_lock: bool = False,
     lifecycle_s3: ConnectionInfo | None = None,
     restore_s3: ConnectionInfo | None = None,
+    retention: dict | None = None,
 ) -> Chain:
     """``s3`` is the backup writer's connection; ``lifecycle_s3``/``restore_s3`` give the other duties theirs."""
     identity, recipient = generate_identity()
@@ -99,6 +100,7 @@ def make_chain(
                 "conn_id": "src",
                 "schedule": "0 2 * * *",
                 "restore_target_conn_id": "tgt",
+                **({"retention": retention} if retention else {}),
             }
         ],
     }

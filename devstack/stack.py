@@ -195,6 +195,7 @@ def start(state_dir: Path = DEFAULT_STATE_DIR, *, scale_mb: float = 20.0, seed: 
         with ThreadPoolExecutor(max_workers=2) as pool:
             pg_future, my_future = pool.submit(fill_pg), pool.submit(fill_mysql)
             servers["s3"].create_bucket(BUCKET, object_lock=True, versioning=True)
+            harden_bucket(servers["s3"], BUCKET)
             pg_summary, my_summary = pg_future.result(), my_future.result()
         sample_postgres.create_sample_roles(servers["drill_pg"].connection())
     except BaseException:
@@ -275,3 +276,14 @@ def status(state_dir: Path = DEFAULT_STATE_DIR) -> dict[str, Any]:
         "env_file": str(Path(state["state_dir"]) / ENV_FILE),
         "services": services,
     }
+
+
+def harden_bucket(s3: Any, bucket: str) -> None:
+    """Give the demo bucket what production needs (default encryption, the rules aborting stale
+    uploads and expiring noncurrent versions) the way an operator would: ``lifecycle audit --fix``."""
+    from restorable.lifecycle.audit import BucketExpectations, audit_bucket
+    from restorable.storage.s3 import S3Store
+
+    drifts = audit_bucket(S3Store(s3.client(), bucket), BucketExpectations(prefix="restorable/"), fix=True)
+    for drift in drifts:
+        log.info("demo bucket set bucket=%s setting=%s fixed=%s", bucket, drift.setting, drift.fixed)

@@ -76,6 +76,13 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--on", dest="on", action="store_true")
     g.add_argument("--off", dest="on", action="store_false")
 
+    lc = sub.add_parser("lifecycle", help="retention and the bucket audit (what enforce_lifecycle runs)")
+    lc_sub = lc.add_subparsers(dest="lifecycle_command", required=True)
+    lc_sub.add_parser("plan", help="show what retention would keep, transition and delete; change nothing")
+    lc_sub.add_parser("apply", help="carry the retention plan out (deletes, transitions, orphan cleanup)")
+    au = lc_sub.add_parser("audit", help="check versioning, Object Lock, encryption and lifecycle rules")
+    au.add_argument("--fix", action="store_true", help="set the settings that can be set, then report")
+
     k = sub.add_parser("keygen", help="generate an age key pair (identity to a 0600 file, public key printed)")
     k.add_argument("output", type=Path, help="where to write the identity (must not exist)")
     return p
@@ -255,6 +262,36 @@ def cmd_hold(args: argparse.Namespace, services: Services) -> int:
     return 0
 
 
+def cmd_lifecycle(args: argparse.Namespace, services: Services) -> int:
+    from restorable.commands import lifecycle
+    from restorable.repository.manifest import utcnow
+
+    if args.lifecycle_command == "audit":
+        drifts = lifecycle.run_audit(services, fix=args.fix)
+        bucket = services.config.storage.bucket
+        lines = [f"bucket {bucket}: " + ("as expected" if not drifts else f"{len(drifts)} difference(s)")]
+        lines += [
+            f"  {d.setting}: expected {d.expected}, found {d.found}" + (" (fixed)" if d.fixed else "") for d in drifts
+        ]
+        _emit(args, {"bucket": bucket, "drifts": [d.to_dict() for d in drifts]}, "\n".join(lines))
+        failure = lifecycle.audit_failure(bucket, drifts)
+    else:
+        report = lifecycle.run_lifecycle(services, utcnow(), dry_run=args.lifecycle_command == "plan")
+        verb = "would" if report.dry_run else "did"
+        counts = report.counts()
+        lines = [f"lifecycle ({verb}): " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items())]
+        for name in ("deleted", "transitioned", "retained_by_lock", "orphans_removed", "uploads_aborted", "errors"):
+            lines += [
+                f"  {name.replace('_', ' ')}: {o.database}/{o.backup_id} ({o.reason})" for o in getattr(report, name)
+            ]
+        _emit(args, report.to_dict(), "\n".join(lines))
+        failure = lifecycle.lifecycle_failure(report)
+    if failure is None:
+        return 0
+    print(f"restorable: error: {failure}", file=sys.stderr)
+    return failure.exit_code
+
+
 def cmd_keygen(args: argparse.Namespace) -> int:
     import os
 
@@ -279,6 +316,7 @@ COMMANDS = {
     "restore": cmd_restore,
     "drill": cmd_drill,
     "hold": cmd_hold,
+    "lifecycle": cmd_lifecycle,
 }
 
 

@@ -32,43 +32,14 @@ class EnforceLifecycleOperator(_LifecycleBase):
     """
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from restorable.exceptions import StorageError
-        from restorable.lifecycle import enforce, parse_duration, policy_from_config, scan_bucket
+        from restorable.commands.lifecycle import lifecycle_failure, lifecycle_summary, run_lifecycle
 
-        services = self.services()
-        config = services.config
-        settings = dict(config.lifecycle or {})
-        policies = {
-            db.id: policy_from_config(db.retention, where=f"{config.path}: databases[{db.id}].retention")
-            for db in config.databases.values()
-            if db.retention is not None
-        }
-        store = services.store("lifecycle")
-        dry_run = as_bool(self.dry_run)
-        report = enforce(
-            store,
-            scan_bucket(store, config.storage.prefix),
-            policies,
-            run_time(context),
-            dry_run=dry_run,
-            orphan_min_age=parse_duration(
-                str(settings.get("orphan_min_age", "1d")), where=f"{config.path}: lifecycle.orphan_min_age"
-            ),
-            purge_versions=bool(settings.get("purge_versions", False)),
-        )
-        summary = {
-            "dry_run": dry_run,
-            "counts": report.counts(),
-            "bytes_deleted": report.to_dict()["bytes_deleted"],
-            "deleted": [f"{o.database}/{o.backup_id}" for o in report.deleted][:50],
-        }
-        if not report.ok:
-            errors = "; ".join(f"{o.database}/{o.backup_id}: {o.reason}" for o in report.errors[:10])
+        report = run_lifecycle(self.services(), run_time(context), dry_run=as_bool(self.dry_run))
+        summary = lifecycle_summary(report)
+        failure = lifecycle_failure(report)
+        if failure is not None:
             context["ti"].xcom_push(key="summary", value=summary)
-            raise StorageError(
-                f"lifecycle finished with {len(report.errors)} error(s): {errors}",
-                hint="See docs/runbooks/lifecycle.md",
-            )
+            raise failure
         return summary
 
 
@@ -76,23 +47,15 @@ class AuditBucketOperator(_LifecycleBase):
     """Check the bucket's versioning, Object Lock, encryption and lifecycle rules; fail on real drift."""
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from restorable.exceptions import StorageError
-        from restorable.lifecycle import BucketExpectations, audit_bucket
+        from restorable.commands.lifecycle import audit_failure, run_audit
 
         services = self.services()
-        storage = services.config.storage
-        store = services.store("lifecycle")
-        drifts = audit_bucket(
-            store, BucketExpectations(prefix=storage.prefix + "/" if storage.prefix else ""), fix=False
-        )
-        found = [d.to_dict() for d in drifts]
+        drifts = run_audit(services, fix=False)
+        bucket = services.config.storage.bucket
         real = [d for d in drifts if not d.unsupported]
-        summary = {"bucket": storage.bucket, "drifts": found, "unsupported": len(drifts) - len(real)}
-        if real:
+        summary = {"bucket": bucket, "drifts": [d.to_dict() for d in drifts], "unsupported": len(drifts) - len(real)}
+        failure = audit_failure(bucket, drifts)
+        if failure is not None:
             context["ti"].xcom_push(key="summary", value=summary)
-            raise StorageError(
-                f"bucket {storage.bucket} drifted from its expected settings: "
-                + "; ".join(f"{d.setting} expected {d.expected}, found {d.found}" for d in real),
-                hint="See docs/runbooks/lifecycle.md; `restorable lifecycle audit --fix` sets what can be set",
-            )
+            raise failure
         return summary
