@@ -22,8 +22,9 @@ from restorable.lifecycle.roles import BACKUP_WRITER, LIFECYCLE_MANAGER, RESTORE
 SEAWEEDFS_ACCOUNT = "000000000000"
 
 _SEAWEED_ACTIONS: dict[str, list[str]] = {
-    # Read: GetObject/HeadObject (the checksum verification re-reads what it wrote).
-    BACKUP_WRITER: ["Read", "Write", "List", "PutObjectRetention"],
+    # Read: GetObject/HeadObject (the checksum verification re-reads what it wrote); the bucket's
+    # Object Lock setting is read before a locked backup starts.
+    BACKUP_WRITER: ["Read", "Write", "List", "PutObjectRetention", "GetBucketObjectLockConfiguration"],
     LIFECYCLE_MANAGER: [
         "Read",
         "Write",

@@ -14,6 +14,7 @@ import argparse
 import json
 import logging
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +32,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="command", required=True)
 
-    b = sub.add_parser("backup", help="back up a configured database now")
+    b = sub.add_parser("backup", help="back up a configured database now, then read it back")
     b.add_argument("database")
+    b.add_argument(
+        "--no-verify", action="store_true", help="return once committed, without re-reading the stored object"
+    )
 
     ls = sub.add_parser("list", help="list committed backups in the bucket")
     ls.add_argument("database", nargs="?")
@@ -111,19 +115,29 @@ def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
 
 
 def cmd_backup(args: argparse.Namespace, services: Services) -> int:
+    """A backup is done once its stored bytes were read back and matched (``--no-verify``: once committed)."""
     from restorable.commands.backup import run_backup
+    from restorable.commands.verify import verify_backup
 
     progress = Progress(f"backup {args.database}")
     manifest = run_backup(services, args.database, on_progress=progress)
     progress.finish()
     s = manifest.summary()
+    checked = "not read back (--no-verify)"
+    if not args.no_verify:
+        t0 = time.monotonic()
+        # Raises IntegrityError (exit 6) on a mismatch, after recording it beside the backup.
+        verify_backup(services, args.database, manifest.backup_id)
+        s["verify_seconds"] = round(time.monotonic() - t0, 3)
+        checked = f"read back and matched in {s['verify_seconds']} s"
+    s["verified"] = not args.no_verify
     _emit(
         args,
         s,
         (
             f"backup {s['backup_id']} of {s['database_id']} committed: {human_bytes(s['plain_bytes'])} dump, "
             f"{human_bytes(s['stored_bytes'])} stored, {s['tables']} tables, {s['rows']} rows, "
-            f"{s['seconds']} s ({s['mb_per_s']} MB/s)\n  key {s['key']}\n  sha256 {s['stored_sha256']}"
+            f"{s['seconds']} s ({s['mb_per_s']} MB/s); {checked}\n  key {s['key']}\n  sha256 {s['stored_sha256']}"
         ),
     )
     return 0

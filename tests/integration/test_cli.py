@@ -27,9 +27,13 @@ def test_backup_list_verify_restore(chain, tmp_path, pg_target_server):
     summary = json.loads(backup.stdout)
     assert summary["database_id"] == "shop" and summary["stored_bytes"] > 0
     assert "backup committed" in backup.stderr and f"backup={summary['backup_id']}" in backup.stderr
+    # Done means read back: the checksum record is in the bucket before the command returns.
+    assert summary["verified"] and summary["verify_seconds"] >= 0
 
     listing = cli(chain, "list", "shop")
-    assert [r["backup_id"] for r in json.loads(listing.stdout)] == [summary["backup_id"]]
+    rows = json.loads(listing.stdout)
+    assert [r["backup_id"] for r in rows] == [summary["backup_id"]]
+    assert rows[0]["verified"] and rows[0]["last_check"] == "checksum:ok"
 
     verify = cli(chain, "verify", "shop", "latest", "--deep")
     assert verify.returncode == 0, verify.stderr
@@ -83,3 +87,34 @@ def test_exit_codes_tell_failures_apart(chain, tmp_path):
     bad_s3["extra"]["endpoint_url"] = "http://127.0.0.1:1"
     storage = cli(chain, "list", env_extra={"AIRFLOW_CONN_RESTORABLE_S3": json.dumps(bad_s3)})
     assert storage.returncode == 5, storage.stderr
+
+
+def test_backup_no_verify_returns_once_committed_unread(chain):
+    backup = cli(chain, "backup", "shop", "--no-verify")
+    assert backup.returncode == 0, backup.stderr
+    summary = json.loads(backup.stdout)
+    assert summary["verified"] is False
+    assert chain.services.catalog().verifications("shop", summary["backup_id"]) == []
+
+
+def test_object_lock_against_a_bucket_without_it_fails_before_the_dump(tmp_path, pg_sample, pg_target_server, seaweed):
+    from devstack.chain import make_chain
+
+    bucket = seaweed.create_bucket(f"nolock-{os.getpid()}", object_lock=False)
+    try:
+        chain = make_chain(
+            tmp_path,
+            source=pg_sample,
+            engine="postgres",
+            s3=seaweed.connection(),
+            bucket=bucket,
+            target=pg_target_server.connection("postgres"),
+            object_lock=True,
+        )
+        result = chain.run_cli("backup", "shop")
+        assert result.returncode == 2, result.stderr
+        assert f"bucket s3://{bucket} has no Object Lock" in result.stderr and "Traceback" not in result.stderr
+        assert "backup starting" not in result.stderr  # refused before any dump
+        assert list(chain.services.store().list_objects("")) == []
+    finally:
+        seaweed.delete_bucket(bucket)

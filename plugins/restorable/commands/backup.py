@@ -21,6 +21,36 @@ from restorable.repository.sealed import write_sealed
 from restorable.services import Services
 
 
+def check_bucket(services: Services, database_id: str) -> None:
+    """The bucket is there, these credentials reach it, and it can hold what the config asks.
+
+    Before any dump starts: a backup that would fail at its first part, or at the commit, fails here
+    instead. Object Lock can only be enabled when a bucket is created, so a config asking for
+    it against a bucket without it cannot be fixed by retrying.
+    """
+    from restorable.exceptions import ConfigError
+    from restorable.storage.errors import AccessDenied, Unsupported
+
+    store = services.store("backup")
+    store.head_bucket()
+    if services.config.object_lock_for(database_id) is None:
+        return
+    bucket = services.config.storage.bucket
+    try:
+        lock = store.get_object_lock_configuration()
+    except (AccessDenied, Unsupported) as exc:
+        # Older copies of the writer's policy lack the read; the locked put will say it instead.
+        backup_log(__name__, database_id, None).warning("bucket Object Lock not checked", error=exc.message)
+        return
+    if not lock or lock.get("ObjectLockEnabled") != "Enabled":
+        raise ConfigError(
+            f"Object Lock is configured for {database_id} but bucket s3://{bucket} has no Object Lock",
+            database=database_id,
+            hint="Object Lock can only be enabled when a bucket is created: create the bucket with Object "
+            "Lock, or remove storage.object_lock and the database's retention.object_lock",
+        )
+
+
 def run_backup(
     services: Services,
     database_id: str,
@@ -51,6 +81,7 @@ def run_backup(
     timings: dict[str, float] = {}
     t0 = time.monotonic()
     tools = engine.preflight(source)
+    check_bucket(services, database_id)
     timings["preflight_seconds"] = time.monotonic() - t0
 
     storage = config.storage

@@ -20,6 +20,7 @@ class PreflightOperator(RestorableOperator):
     """Source reachable with working tools, bucket reachable: fail early, before any dump starts."""
 
     def execute(self, context: Any) -> dict[str, Any]:
+        from restorable.commands.backup import check_bucket
         from restorable.engines import engine_for
 
         services = self.services
@@ -27,11 +28,7 @@ class PreflightOperator(RestorableOperator):
         started = time.monotonic()
         source = services.resolve(db.conn_id)
         tools = engine_for(db.engine).preflight(source)
-        store = services.store("backup")
-        if hasattr(store, "head_bucket"):
-            store.head_bucket()
-        else:
-            next(iter(store.list_objects(services.catalog("backup").layout.database_prefix(db.id))), None)
+        check_bucket(services, db.id)
         result = {
             "database_id": db.id,
             "source": source.describe(),
