@@ -89,6 +89,10 @@ class RestorableConfig:
     databases: dict[str, DatabaseConfig]
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     lifecycle: Mapping[str, Any] = field(default_factory=dict)
+    #: Database entries that did not validate, by their id (or ``databases_<index>`` when the id
+    #: itself is unusable). One mistake must not take the other databases' backups down: these
+    #: are left out of ``databases`` and each becomes a DAG that fails with its error.
+    broken: dict[str, ConfigError] = field(default_factory=dict)
 
     def object_lock_for(self, database_id: str) -> tuple[str, int] | None:
         """(mode, days) of Object Lock for a database's objects: its retention policy's
@@ -105,6 +109,8 @@ class RestorableConfig:
         return None
 
     def database(self, database_id: str) -> DatabaseConfig:
+        if database_id in self.broken:
+            raise self.broken[database_id]
         try:
             return self.databases[database_id]
         except KeyError:
@@ -345,13 +351,26 @@ def parse_config(data: Any, path: Path, environ: Mapping[str, str] | None = None
     if not isinstance(entries, list) or not entries:
         raise ConfigError(f"{path}: databases must be a non-empty list")
     databases: dict[str, DatabaseConfig] = {}
+    broken: dict[str, ConfigError] = {}
     for i, entry in enumerate(entries):
-        db = _database(entry, f"{path}: databases[{i}]", env, compression)
-        if db.id in databases:
-            raise ConfigError(f"{path}: databases[{i}].id: {db.id!r} is used twice; ids must be unique")
+        try:
+            db = _database(entry, f"{path}: databases[{i}]", env, compression)
+            if db.id in databases or db.id in broken:
+                raise ConfigError(f"{path}: databases[{i}].id: {db.id!r} is used twice; ids must be unique")
+        except ConfigError as exc:
+            broken[_broken_key(entry, i, databases, broken)] = exc
+            continue
         databases[db.id] = db
     top.check_unknown()
-    return RestorableConfig(path, storage, encryption, databases, alerts, lifecycle)
+    return RestorableConfig(path, storage, encryption, databases, alerts, lifecycle, broken)
+
+
+def _broken_key(entry: Any, index: int, databases: Mapping[str, Any], broken: Mapping[str, Any]) -> str:
+    """The name a broken entry goes by: its id when that is usable and free, else its position."""
+    db_id = entry.get("id") if isinstance(entry, Mapping) else None
+    if isinstance(db_id, str) and _ID_RE.match(db_id) and db_id not in databases and db_id not in broken:
+        return db_id
+    return f"databases_{index}"
 
 
 def load_config(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> RestorableConfig:

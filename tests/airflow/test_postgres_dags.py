@@ -28,7 +28,12 @@ def xcom(dag_run, task_id: str, key: str = "return_value"):
             .filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id, task_id=task_id, key=key)
             .one_or_none()
         )
-        return None if row is None else (json.loads(row.value) if isinstance(row.value, str) else row.value)
+        if row is None or not isinstance(row.value, str):
+            return None if row is None else row.value
+        try:
+            return json.loads(row.value)
+        except json.JSONDecodeError:  # a plain string pushed as it is
+            return row.value
 
 
 def drill_records(env, backup_id: str) -> list[dict]:
@@ -174,3 +179,20 @@ def test_drill_refuses_a_target_that_is_the_source(dags, restorable_env, set_con
     assert got["pick_backup"] == "failed" and got["restore_scratch"] == "upstream_failed"
     (alert,) = env.alerts.received
     assert "RestoreRefused" in alert["error"] and alert["task_id"] == "pick_backup"
+
+
+def test_a_drill_before_the_first_backup_is_skipped_with_its_reason(dags, restorable_env):
+    env = restorable_env
+    early = dags["restore_drill__shop"].test(logical_date=datetime(2026, 1, 1, 3, tzinfo=UTC))
+    found = states(early)
+    assert early.state == "success", found  # not a red run for a slot before any backup
+    assert found["pick_backup"] == "skipped" and found["drill_verdict"] == "skipped", found
+    assert "no backup of shop exists yet" in xcom(early, "pick_backup", key="skipped")
+    assert scratch_databases(env) == []
+
+    backup = dags["backup__shop"].test()
+    assert backup.state == "success", states(backup)
+    first = env.catalog().read_manifest("shop", xcom(backup, "backup")["backup_id"])
+    before = dags["restore_drill__shop"].test(logical_date=first.created - timedelta(days=1))
+    assert states(before)["pick_backup"] == "skipped", states(before)
+    assert "is before the first backup of shop" in xcom(before, "pick_backup", key="skipped")

@@ -28,9 +28,27 @@ def base() -> dict:
 
 
 def error_for(data: dict, environ: dict | None = None) -> str:
-    with pytest.raises(ConfigError) as info:
-        parse_config(data, Path("include/restorable.yaml"), environ or {})
-    return str(info.value)
+    """The message a mistake gives: raised for a file-wide section, kept aside for one database entry."""
+    try:
+        config = parse_config(data, Path("include/restorable.yaml"), environ or {})
+    except ConfigError as exc:
+        return str(exc)
+    assert len(config.broken) == 1, f"expected one error, got {config.broken}"
+    (error,) = config.broken.values()
+    return str(error)
+
+
+def test_one_broken_entry_leaves_the_others_usable_and_names_itself():
+    data = base()
+    data["databases"].append({"id": "crm", "engine": "postgres", "conn_id": "crm_pg", "schedul": "@daily"})
+    data["databases"].append({"id": "Bad Id", "engine": "postgres", "conn_id": "x"})
+    config = parse_config(data, Path("include/restorable.yaml"), {})
+    assert list(config.databases) == ["shop"]
+    assert sorted(config.broken) == ["crm", "databases_2"]
+    assert "databases[crm]" in str(config.broken["crm"]) and "schedul" in str(config.broken["crm"])
+    with pytest.raises(ConfigError, match="schedul"):
+        config.database("crm")  # the CLI names the real mistake, not "no database crm"
+    assert config.database("shop").conn_id == "shop_pg"
 
 
 def test_the_issue_example_is_accepted():
@@ -124,6 +142,8 @@ def test_duplicate_database_ids():
     data = base()
     data["databases"].append(dict(data["databases"][0]))
     assert "used twice" in error_for(data)
+    config = parse_config(data, Path("x.yaml"), {})
+    assert list(config.databases) == ["shop"] and list(config.broken) == ["databases_1"]
 
 
 def test_invalid_database_id():

@@ -19,6 +19,7 @@ from restorable.airflow.notifiers import RestorableWebhookNotifier
 from restorable.airflow.operators import (
     AuditBucketOperator,
     BackupOperator,
+    ConfigErrorOperator,
     DrillVerdictOperator,
     DropScratchDatabaseOperator,
     EnforceLifecycleOperator,
@@ -32,6 +33,7 @@ from restorable.airflow.operators import (
 )
 from restorable.airflow.retry import RETRY_POLICY
 from restorable.config import DatabaseConfig, RestorableConfig, load_config
+from restorable.exceptions import ConfigError
 
 START_DATE = datetime(2024, 1, 1, tzinfo=UTC)
 OWNER = "data-platform"
@@ -223,9 +225,32 @@ def build_dags(
             build_drill_dag(config, db, config_path=config_path, args=args),
         ):
             dags[dag.dag_id] = dag
+    for key, error in config.broken.items():
+        dag = build_broken_entry_dag(key, error, args=args)
+        dags[dag.dag_id] = dag
     restore = build_restore_dag(config, config_path=config_path, args=args)
     dags[restore.dag_id] = restore
     return dags
+
+
+def build_broken_entry_dag(key: str, error: ConfigError, *, args: dict[str, Any]) -> DAG:
+    """``backup__<id>`` for an entry that did not validate: it fails at once, naming file, entry and field.
+
+    It runs once when unpaused and alerts like any failure; the other databases' DAGs are built
+    and run as usual. Fixing the entry turns it back into the real backup DAG at the next parse.
+    """
+    with DAG(
+        dag_id=f"backup__{key}",
+        description=f"Configuration error: {error.message}"[:200],
+        schedule="@once",
+        start_date=START_DATE,
+        catchup=False,
+        default_args={**args, "retries": 0},
+        tags=["restorable", "config-error"],
+        doc_md=f"This database entry does not validate, so it is not backed up:\n\n    {error}\n",
+    ) as dag:
+        ConfigErrorOperator(task_id="config_error", error=str(error), database_id=key)
+    return dag
 
 
 def build_lifecycle_dag(config: RestorableConfig | str | Path | None = None, *, schedule: str = "0 4 * * *") -> DAG:

@@ -283,6 +283,21 @@ def drop_scratch(
     return {"dropped": scratch, "target": target.describe()}
 
 
+def before_first_backup(services: Services, database_id: str, at: datetime) -> str | None:
+    """Why a drill dated ``at`` has nothing to prove yet (no backup of the database existed by then), or None.
+
+    A drill DAG unpaused before its database's first backup would otherwise go red for every slot
+    before it; from the first backup on, finding nothing to drill is a failure again.
+    """
+    entries = services.catalog("restore").entries(database_id)
+    first = min((e.manifest.created for e in entries), default=None)
+    if first is not None and first <= at:
+        return None
+    if first is None:
+        return f"no backup of {database_id} exists yet: the drill of {iso(at)} has nothing to prove"
+    return f"the drill of {iso(at)} is before the first backup of {database_id} ({iso(first)}): nothing to prove yet"
+
+
 def drill_verdict(evidence: dict[str, Any] | None, database_id: str) -> dict[str, Any]:
     """The evidence when it proves the backup; ``ValidationFailed`` naming the failed step if not."""
     if not evidence:

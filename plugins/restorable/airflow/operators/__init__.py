@@ -12,7 +12,7 @@ from restorable.airflow.operators.backup import (
     PublishBackupOperator,
     VerifyChecksumOperator,
 )
-from restorable.airflow.operators.base import RestorableOperator
+from restorable.airflow.operators.base import ConfigErrorOperator, RestorableOperator
 from restorable.airflow.operators.drill import (
     DrillVerdictOperator,
     DropScratchDatabaseOperator,
@@ -25,6 +25,7 @@ from restorable.airflow.operators.restore import GreatExpectationsValidateOperat
 __all__ = [
     "AuditBucketOperator",
     "BackupOperator",
+    "ConfigErrorOperator",
     "DrillVerdictOperator",
     "DropScratchDatabaseOperator",
     "EnforceLifecycleOperator",

@@ -82,3 +82,24 @@ class RestorableOperator(BaseOperator):
         from restorable.commands.restore_target import scratch_database_name
 
         return scratch_database_name(self.database_id, run_key(context))
+
+
+class ConfigErrorOperator(BaseOperator):
+    """Stands in for the tasks of a database entry that did not validate: fails with its error.
+
+    The message (file, entry, field, what to do) was taken at parse time; the config is not read
+    again here, so the failure is the one the DAG's description shows.
+    """
+
+    ui_color = "#f4c7c3"
+
+    def __init__(self, *, error: str, database_id: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.error = error
+        #: What the alert names (the entry's id, or its position when the id is unusable).
+        self.database_id = database_id
+
+    def execute(self, context: Any) -> None:
+        from restorable.exceptions import ConfigError
+
+        raise ConfigError(self.error)

@@ -10,6 +10,9 @@ from typing import Any
 
 from restorable.airflow.operators.base import RestorableOperator, run_info, run_time
 
+#: The XCom key under which ``pick_backup`` leaves why it skipped the drill.
+SKIPPED = "skipped"
+
 
 class PickBackupOperator(RestorableOperator):
     """The newest verified backup at or before the run's logical date (so backfills re-drill the past)."""
@@ -19,15 +22,27 @@ class PickBackupOperator(RestorableOperator):
         self.verified_only = verified_only
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from restorable.commands.drill import pick_backup
+        from airflow.sdk.exceptions import AirflowSkipException
 
-        picked = pick_backup(
-            self.services,
-            self.database_id,
-            scratch=self.scratch_name(context),
-            at_or_before=run_time(context),
-            verified_only=self.verified_only,
-        )
+        from restorable.commands.drill import before_first_backup, pick_backup
+        from restorable.exceptions import NotFound
+
+        at = run_time(context)
+        try:
+            picked = pick_backup(
+                self.services,
+                self.database_id,
+                scratch=self.scratch_name(context),
+                at_or_before=at,
+                verified_only=self.verified_only,
+            )
+        except NotFound:
+            reason = before_first_backup(self.services, self.database_id, at)
+            if reason is None:
+                raise
+            # The verdict task reads the reason, so the run ends skipped rather than "no evidence".
+            context["ti"].xcom_push(key=SKIPPED, value=reason)
+            raise AirflowSkipException(reason) from None
         self.resolved_backup_id = picked.manifest.backup_id
         return picked.summary()
 
@@ -88,12 +103,22 @@ class DropScratchDatabaseOperator(RestorableOperator):
 class DrillVerdictOperator(RestorableOperator):
     """Fail the run when the drill did not prove the backup (the scratch drop alone would pass it)."""
 
-    def __init__(self, *, evidence_task_id: str = "record_evidence", **kwargs: Any) -> None:
+    def __init__(
+        self, *, evidence_task_id: str = "record_evidence", pick_task_id: str = "pick_backup", **kwargs: Any
+    ) -> None:
         kwargs.setdefault("trigger_rule", "all_done")
         super().__init__(**kwargs)
         self.evidence_task_id = evidence_task_id
+        self.pick_task_id = pick_task_id
 
     def execute(self, context: Any) -> dict[str, Any]:
+        from airflow.sdk.exceptions import AirflowSkipException
+
         from restorable.commands.drill import drill_verdict
 
-        return drill_verdict(context["ti"].xcom_pull(task_ids=self.evidence_task_id), self.database_id)
+        ti = context["ti"]
+        evidence = ti.xcom_pull(task_ids=self.evidence_task_id)
+        skipped = ti.xcom_pull(task_ids=self.pick_task_id, key=SKIPPED)
+        if not evidence and skipped:
+            raise AirflowSkipException(skipped)
+        return drill_verdict(evidence, self.database_id)
