@@ -17,7 +17,7 @@ import stat
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -282,6 +282,25 @@ class PostgresServer:
         except PermissionError:
             return True
         return True
+
+    def restart_with(self, while_stopped: Callable[[], None]) -> None:
+        """Stop the server cleanly, keeping its files, run ``while_stopped`` (e.g. damage a file
+        on disk as a storage fault would), and start it again on the same port."""
+        assert self.pid is not None, "server not started"
+        run_command(
+            self._as_postgres(
+                [str(postgres_bindir() / "pg_ctl"), "stop", "-D", str(self.data_dir), "-m", "fast", "-w"]
+            ),
+            what=f"pg_ctl stop for throwaway PostgreSQL {self.name!r}",
+            timeout=90,
+        )
+        self.pid = None
+        while_stopped()
+        fixed, self._fixed_port = self._fixed_port, True
+        try:
+            self._start_with_retries(postgres_bindir())
+        finally:
+            self._fixed_port = fixed
 
     def stop(self) -> None:
         """Stop (fast shutdown) and remove the cluster. Safe to call twice."""

@@ -159,17 +159,21 @@ def restore_into(
 def validate_restore(
     services: Services, database_id: str, backup_id: str, *, target: ConnectionInfo, database: str
 ) -> dict[str, Any]:
-    """Validate the restored ``database`` against its manifest (GX + schema); never raises for a
-    mismatch: the result's ``ok`` and ``differences`` say it (see ``validation_error``)."""
+    """Validate the restored ``database``: the engine's integrity check (indexes against tables,
+    page structure), then the manifest's counts and schema with Great Expectations. Never raises
+    for a mismatch: the result's ``ok`` and ``differences`` say it (see ``validation_error``)."""
     from restorable.engines import engine_for
     from restorable.validate.expectations import expectations_path
     from restorable.validate.gx import sqlalchemy_url, validate_restored
 
     db = services.config.database(database_id)
     manifest = services.catalog("restore").read_manifest(database_id, backup_id)
+    engine = engine_for(manifest.engine)
     conn = target.with_schema(database)
     started = time.monotonic()
-    found = engine_for(manifest.engine).describe(conn)
+    # First: a copy whose indexes disagree with its tables can still match every count.
+    integrity = engine.check_integrity(conn)
+    found = engine.describe(conn)
     summary = validate_restored(
         sqlalchemy_url(conn),
         manifest.metadata,
@@ -177,8 +181,15 @@ def validate_restore(
         extra_expectations_path=expectations_path(db.id, db.expectations, services.config.path),
         found=found,
     )
+    checked = summary.to_dict()
+    problems = [f"integrity: {p}" for p in integrity.problems]
+    if integrity.more_problems:
+        problems.append(f"integrity: {integrity.more_problems} more problem(s)")
+    checked["differences"] = problems + list(checked.get("differences") or [])
+    checked["ok"] = bool(checked.get("ok")) and integrity.ok
     result = {
-        **summary.to_dict(),
+        **checked,
+        "integrity": integrity.to_dict(),
         "backup_id": manifest.backup_id,
         "database": database,
         "expected_rows": sum(manifest.metadata.row_counts.values()),
@@ -188,10 +199,11 @@ def validate_restore(
     }
     backup_log(__name__, database_id, manifest.backup_id).info(
         "validation finished",
-        ok=summary.ok,
+        ok=result["ok"],
+        integrity_problems=len(integrity.problems) + integrity.more_problems,
         tables=summary.tables,
         expectations=summary.expectations,
-        differences=len(summary.differences),
+        differences=len(result["differences"]),
         seconds=result["seconds"],
     )
     return result

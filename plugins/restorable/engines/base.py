@@ -16,6 +16,7 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import IO
 
 from restorable.connections import ConnectionInfo
+from restorable.engines.integrity import IntegrityReport
 from restorable.exceptions import ConfigError
 from restorable.metadata import Description, SnapshotMetadata, TargetState
 
@@ -182,6 +183,10 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     def drop_database(self, conn: ConnectionInfo, database: str) -> None:
         """Drop ``database`` if it exists (scratch databases of drills)."""
+
+    @abc.abstractmethod
+    def check_integrity(self, conn: ConnectionInfo) -> IntegrityReport:
+        """The engine's own checker over ``conn.schema`` (indexes against tables, page structure)."""
 
 
 def iter_chunks(stream: IO[bytes], size: int = 1 << 20) -> Iterator[bytes]:

@@ -48,6 +48,9 @@ def test_drill_of_the_latest_backup_passes_records_evidence_and_drops_the_scratc
     (record,) = drill_records(chain, summary["backup_id"])
     assert record["ok"] and record["hashes"]["verified"] and record["run"]["by"] == "cli"
     assert set(record["phases_seconds"]) == {"pick", "restore", "validate"}
+    # amcheck ran on the restored copy before Great Expectations, and its figures are evidence.
+    integrity = record["validation"]["integrity"]
+    assert integrity["ok"] and integrity["checked"]["indexes"] > 0 and integrity["method"].startswith("amcheck")
     assert record["scratch"]["database"] == result["scratch_database"]
     assert scratch_databases(pg_target_server) == []
 

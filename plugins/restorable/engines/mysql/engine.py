@@ -13,6 +13,7 @@ from typing import Any
 
 from restorable.connections import ConnectionInfo
 from restorable.engines.base import Engine, LogicalBackup
+from restorable.engines.integrity import IntegrityReport
 from restorable.engines.mysql.describe import base_tables, count_rows, describe_schema, load_sql, table_kinds
 from restorable.engines.mysql.logical import MySQLDumpBackup
 from restorable.engines.mysql.tools import address, connect, find_tool, quote_ident, server_flavour, version_tuple
@@ -136,3 +137,9 @@ class MySQLEngine(Engine):
             log.info("mysql database dropped database=%s server=%s", database, address(conn))
         finally:
             db.close()
+
+    def check_integrity(self, conn: ConnectionInfo) -> IntegrityReport:
+        """See ``engines/mysql/integrity.py``."""
+        from restorable.engines.mysql.integrity import check_integrity
+
+        return check_integrity(conn, self.database_of(conn))

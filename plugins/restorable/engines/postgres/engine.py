@@ -16,6 +16,7 @@ from psycopg import sql
 
 from restorable.connections import ConnectionInfo
 from restorable.engines.base import Engine, LogicalBackup
+from restorable.engines.integrity import IntegrityReport
 from restorable.engines.postgres import tools as pg_tools
 from restorable.engines.postgres.describe import prepare_session, read_description
 from restorable.engines.postgres.logical import PgDumpBackup
@@ -116,3 +117,9 @@ class PostgresEngine(Engine):
         admin.execute(load_sql("postgres", "terminate_connections"), {"database": database})
         force = sql.SQL(" WITH (FORCE)") if admin.info.server_version >= 130000 else sql.SQL("")
         admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(database)) + force)
+
+    def check_integrity(self, conn: ConnectionInfo) -> IntegrityReport:
+        """See ``engines/postgres/integrity.py``."""
+        from restorable.engines.postgres.integrity import check_integrity
+
+        return check_integrity(conn, self.database_of(conn))
