@@ -30,6 +30,9 @@ class PostgresEngine(Engine):
     """A PostgreSQL server; ``logical`` is its pg_dump/pg_restore capability."""
 
     name = "postgres"
+    #: NAMEDATALEN - 1: a longer name is truncated silently, so two long names can be one database.
+    max_database_name = 63
+    database_name_unit = "bytes"
 
     def __init__(self) -> None:
         self._logical = PgDumpBackup(self)
@@ -116,3 +119,17 @@ class PostgresEngine(Engine):
         admin.execute(load_sql("postgres", "terminate_connections"), {"database": database})
         force = sql.SQL(" WITH (FORCE)") if admin.info.server_version >= 130000 else sql.SQL("")
         admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(database)) + force)
+
+    def server_identity(self, conn: ConnectionInfo) -> str:
+        """``system_identifier`` of the cluster (drawn by initdb; any role may read it)."""
+        with pg_tools.connect(conn, pg_tools.maintenance_database(conn)) as admin:
+            row = admin.execute(load_sql("postgres", "server_identity")).fetchone()
+        assert row is not None
+        return f"postgres:{row[0]}"
+
+    def reserved_databases(self, conn: ConnectionInfo) -> frozenset[str]:
+        """The templates and the maintenance database (``postgres``, or the connection's own)."""
+        return frozenset({"template0", "template1", "postgres", pg_tools.maintenance_database(conn).lower()})
+
+    def database_name_length(self, name: str) -> int:
+        return len(name.encode("utf-8"))
