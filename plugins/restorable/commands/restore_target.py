@@ -239,3 +239,84 @@ def restore_target(
         )
     database = None if blank(target_database) else str(target_database).strip()
     return services.resolve(conn_id), database or scratch
+
+
+@dataclass(frozen=True)
+class ManualRestorePlan:
+    """What a manual restore (the ``restore_database`` DAG) will do, decided before it does it."""
+
+    target: ConnectionInfo
+    database: str
+    overwrite: bool
+    #: The target is the backup's own source database (by server identity and name).
+    over_source: bool
+
+    @property
+    def needs_approval(self) -> bool:
+        """An overwrite replaces what the target holds: a second person approves it."""
+        return self.overwrite
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "target": self.target.describe(),
+            "database": self.database,
+            "overwrite": self.overwrite,
+            "over_source": self.over_source,
+            "needs_approval": self.needs_approval,
+        }
+
+
+def plan_manual_restore(
+    services: Services,
+    database_id: str,
+    *,
+    target_conn_id: str | None,
+    target_database: str | None,
+    overwrite: bool,
+    over_source_confirmed: bool,
+    engine: Engine | None = None,
+) -> ManualRestorePlan:
+    """Decide a manual restore's target; refuse an overwrite of the backup's own source database
+    unless ``over_source_confirmed`` (the ``i_am_restoring_over_the_source`` field), and log it
+    when it is. A blank target is the database's drill server, never its source."""
+    db = services.config.database(database_id)
+    target, database = restore_target(
+        services, database_id, target_conn_id=target_conn_id, target_database=target_database, scratch=""
+    )
+    if not database:
+        raise ConfigError("the manual restore names no target database", database=database_id)
+    source = services.resolve(db.conn_id)
+    engine = engine or engine_for(db.engine)
+    over_source = _same_name(database, source.schema) and (
+        _server(source) == _server(target) or same_server(engine, source, target)
+    )
+    if over_source and not (overwrite and over_source_confirmed):
+        raise RestoreRefused(
+            f"the target {target.with_schema(database).describe()} is the backup's own source database",
+            database=database_id,
+            hint="To replace production with this backup, set overwrite and i_am_restoring_over_the_source; "
+            "otherwise restore into another database or server",
+        )
+    if over_source:
+        log.warning(
+            "RESTORING OVER THE SOURCE: the backup's own source database will be replaced database=%s target=%s",
+            database_id,
+            target.with_schema(database).describe(),
+        )
+    return ManualRestorePlan(target, database, overwrite, over_source)
+
+
+def check_approval(
+    triggered_by: str | None, approved_by: str | None, *, approver_id: str | None = None, database_id: str
+) -> None:
+    """An overwrite is approved by someone other than the user who asked for it (compared by the
+    approver's name and id: auth managers differ in which one they put in the run)."""
+    if not approved_by:
+        raise RestoreRefused("the overwrite was not approved by a named user", database=database_id)
+    same = {str(v).strip().lower() for v in (approved_by, approver_id) if v}
+    if triggered_by and triggered_by.strip().lower() in same:
+        raise RestoreRefused(
+            f"the overwrite was approved by {approved_by!r}, who triggered the restore",
+            database=database_id,
+            hint="A second person must approve an overwrite; trigger the restore again and ask them",
+        )
