@@ -50,7 +50,11 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser("restore", help="restore a backup into a target database, then compare it")
     r.add_argument("database")
     r.add_argument("backup_id", nargs="?", default="latest")
-    r.add_argument("--target", required=True, help="connection id (AIRFLOW_CONN_<ID>) or URI of the target server")
+    r.add_argument(
+        "--target",
+        required=True,
+        help="connection id (AIRFLOW_CONN_<ID>) of the target server (a URI only without a password)",
+    )
     r.add_argument("--database", dest="target_database", required=True, help="database to restore into")
     r.add_argument("--overwrite", action="store_true", help="replace the target database if it is not empty")
     r.add_argument("--jobs", type=int, help="parallel restore jobs (default from config)")
@@ -184,8 +188,9 @@ def cmd_verify(args: argparse.Namespace, services: Services) -> int:
 
 def cmd_restore(args: argparse.Namespace, services: Services) -> int:
     from restorable.commands.restore import restore_backup
+    from restorable.commands.restore_target import target_connection
 
-    target = services.resolve(args.target)
+    target = target_connection(services, args.target)
     progress = Progress(f"restore {args.database}")
     report = restore_backup(
         services,
@@ -238,6 +243,10 @@ def cmd_drill(args: argparse.Namespace, services: Services) -> int:
     import signal
 
     from restorable.commands.drill import run_drill
+    from restorable.commands.restore_target import target_connection
+
+    if args.target:
+        target_connection(services, args.target)  # a URL holding a password is refused here
 
     # A SIGTERM (a timeout, `kill`) unwinds like Ctrl-C, so the scratch database is still dropped.
     def interrupted(signum: int, frame: Any) -> None:

@@ -75,7 +75,29 @@ def test_restore_dag_params_form(dags):
     assert params.get_param("database").schema["enum"] == ["shop", "shopdb"]
     assert params["backup_id"] == "latest"
     assert params["overwrite"] is False
+    assert params["i_am_restoring_over_the_source"] is False
+    assert params["target_conn_id"] == ""  # blank: the drill server; never the source connection
+    assert "never its source" in params.get_param("target_conn_id").description
     assert dag.schedule is None
+
+
+def test_restore_dag_plans_then_waits_for_a_second_persons_approval_only_to_overwrite(dags):
+    from airflow.providers.standard.operators.hitl import ApprovalOperator
+
+    dag = dags["restore_database"]
+    assert [t.task_id for t in dag.topological_sort()] == [
+        "plan_restore",
+        "approve_overwrite",
+        "restore",
+        "validate_restore",
+    ]
+    assert dag.get_task("plan_restore").downstream_task_ids == {"approve_overwrite", "restore"}
+    assert dag.get_task("approve_overwrite").downstream_task_ids == {"restore"}
+    approve = dag.get_task("approve_overwrite")
+    assert isinstance(approve, ApprovalOperator)
+    assert approve.response_timeout == timedelta(hours=4)
+    assert approve.defaults == ["Reject"] and approve.fail_on_reject  # no answer in time rejects
+    assert dag.get_task("restore").trigger_rule == "none_failed_min_one_success"
 
 
 def test_permanent_errors_fail_at_once_others_retry():

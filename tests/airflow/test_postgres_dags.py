@@ -155,6 +155,7 @@ def test_manual_restore_into_new_database_then_refuses_non_empty(dags, restorabl
     try:
         run = dags["restore_database"].test(run_conf=conf)
         assert run.state == "success", states(run)
+        assert states(run)["approve_overwrite"] == "skipped"  # nothing overwritten: no approval asked
         assert xcom(run, "validate_restore", key="summary")["ok"] is True
         env.alerts.clear()
         again = dags["restore_database"].test(run_conf=conf)
@@ -163,10 +164,30 @@ def test_manual_restore_into_new_database_then_refuses_non_empty(dags, restorabl
         (alert,) = env.alerts.received
         assert alert["task_id"] == "restore" and "RestoreRefused" in alert["error"]
         assert alert["runbook"] == "docs/runbooks/restore.md"
-        overwrite = dags["restore_database"].test(run_conf={**conf, "overwrite": True})
+        # dag.test() cannot answer the approval (tests/airflow/test_restore_approval.py checks it):
+        # it is marked approved here, to see the overwrite go through after it.
+        overwrite = dags["restore_database"].test(
+            run_conf={**conf, "overwrite": True}, mark_success_pattern="approve_overwrite"
+        )
         assert overwrite.state == "success", states(overwrite)
+        assert xcom(overwrite, "plan_restore", key="plan")["needs_approval"] is True
     finally:
         env.target_server.drop_database(target_db)
+
+
+def test_manual_restore_over_the_source_database_needs_its_confirmation(dags, restorable_env, set_connection):
+    from dataclasses import replace
+
+    env = restorable_env
+    assert dags["backup__shop"].test().state == "success"
+    set_connection("alias_pg", replace(env.source, host="localhost"))  # the source under another name
+    conf = {"database": "shop", "target_conn_id": "alias_pg", "target_database": env.source.schema, "overwrite": True}
+    refused = dags["restore_database"].test(run_conf=conf)
+    assert refused.state == "failed"
+    got = states(refused)
+    assert got["plan_restore"] == "failed" and got["restore"] == "upstream_failed"
+    alert = env.alerts.received[-1]
+    assert alert["task_id"] == "plan_restore" and "own source database" in alert["error"]
 
 
 def test_drill_refuses_a_target_that_is_the_source(dags, restorable_env, set_connection):

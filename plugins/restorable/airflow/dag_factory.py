@@ -31,6 +31,7 @@ from restorable.airflow.operators import (
     RestoreOperator,
     VerifyChecksumOperator,
 )
+from restorable.airflow.operators.restore import OverwriteApprovalOperator, PlanRestoreOperator
 from restorable.airflow.retry import RETRY_POLICY
 from restorable.config import DatabaseConfig, RestorableConfig, load_config
 from restorable.exceptions import ConfigError
@@ -38,6 +39,16 @@ from restorable.exceptions import ConfigError
 START_DATE = datetime(2024, 1, 1, tzinfo=UTC)
 OWNER = "data-platform"
 DB_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
+#: How long an overwrite waits for its approval before it is rejected.
+APPROVAL_TIMEOUT = timedelta(hours=4)
+_APPROVAL_BODY = (
+    "**{{ dag_run.triggering_user_name }}** asks to **replace** database `{{ params.target_database }}` on "
+    "`{{ ti.xcom_pull(task_ids='plan_restore', key='plan')['target'] }}` with backup "
+    "`{{ params.backup_id }}` of `{{ params.database }}`. What it holds now is lost.\n\n"
+    "{% if ti.xcom_pull(task_ids='plan_restore', key='plan')['over_source'] %}"
+    "**This is the backup's own source database (production).**\n\n{% endif %}"
+    "Approve only if you are not the person who asked; no answer within the timeout rejects."
+)
 
 
 def backup_asset(database_id: str) -> Asset:
@@ -152,11 +163,13 @@ def build_restore_dag(config: RestorableConfig, *, config_path: str | None, args
             title="Backup id",
             description='A backup id from the catalog (restorable list DB), or "latest"',
         ),
+        # Never the source by default: blank is the chosen database's drill server.
         "target_conn_id": Param(
-            first.restore_target_conn_id or first.conn_id,
+            "",
             type="string",
             title="Target connection id",
-            description="Airflow connection of the server to restore into",
+            description="Airflow connection of the server to restore into; blank: the database's "
+            "restore_target_conn_id (its drill server), never its source",
         ),
         "target_database": Param(
             f"restored_{first.id}"[:63],
@@ -166,7 +179,16 @@ def build_restore_dag(config: RestorableConfig, *, config_path: str | None, args
             description="Database to create (or, with overwrite, to replace)",
         ),
         "overwrite": Param(
-            False, type="boolean", title="Overwrite", description="Replace the target database if it is not empty"
+            False,
+            type="boolean",
+            title="Overwrite",
+            description="Replace the target database if it is not empty (a second person approves it in the UI)",
+        ),
+        "i_am_restoring_over_the_source": Param(
+            False,
+            type="boolean",
+            title="I am restoring over the source",
+            description="Required, with overwrite, when the target is the backup's own source database",
         ),
     }
     common = {
@@ -187,14 +209,40 @@ def build_restore_dag(config: RestorableConfig, *, config_path: str | None, args
         params=params,
         tags=["restorable", "restore", "manual"],
         doc_md="Manual restore. Trigger with a config: database, backup id (or `latest`), target "
-        "connection, target database, overwrite. A non-empty target is refused unless overwrite is set. "
+        "connection (blank: the database's drill server), target database, overwrite. A non-empty target is "
+        "refused unless overwrite is set; an overwrite waits for a second person's approval in the UI "
+        "(Required Actions), and replacing the backup's own source database also needs "
+        "i_am_restoring_over_the_source. "
         f"Runbook: `{config.alerts.runbook_url}/restore.md`.",
     ) as dag:
-        restored = RestoreOperator(task_id="restore", overwrite="{{ params.overwrite }}", **common)
+        plan = PlanRestoreOperator(
+            task_id="plan_restore",
+            approval_task_id="approve_overwrite",
+            restore_task_id="restore",
+            overwrite="{{ params.overwrite }}",
+            over_source_confirmed="{{ params.i_am_restoring_over_the_source }}",
+            **{k: v for k, v in common.items() if k != "backup_id"},
+        )
+        approve = OverwriteApprovalOperator(
+            task_id="approve_overwrite",
+            database_id="{{ params.database }}",
+            subject="Approve overwriting {{ params.target_database }} with a backup of {{ params.database }}",
+            body=_APPROVAL_BODY,
+            response_timeout=APPROVAL_TIMEOUT,
+        )
+        # Runs after the approval, or straight after the plan when nothing is overwritten.
+        restored = RestoreOperator(
+            task_id="restore",
+            overwrite="{{ params.overwrite }}",
+            trigger_rule="none_failed_min_one_success",
+            **common,
+        )
         validate = GreatExpectationsValidateOperator(
             task_id="validate_restore",
             **{**common, "backup_id": "{{ ti.xcom_pull(task_ids='restore')['backup_id'] }}"},
         )
+        plan >> [approve, restored]
+        approve >> restored
         restored >> validate
     return dag
 

@@ -2,7 +2,9 @@
 
 The target is only touched once decryption has produced its first plain bytes: a wrong
 identity or a corrupt header fails before any database is created, cleared or written.
-A non-empty target is refused unless ``overwrite`` is given explicitly.
+A non-empty target is refused unless ``overwrite`` is given explicitly. Any failure after
+that (an interrupt, a cut stream, a hash found wrong at the end) drops the database the
+restore created; one that existed before is left, and the error says it is not usable.
 """
 
 from __future__ import annotations
@@ -127,7 +129,6 @@ def _restore_logical(
     from restorable.stream.decode import decode_stream
 
     dump = manifest.dump
-
     metadata: SnapshotMetadata = manifest.metadata
     # Decided early, before reading a byte, so a refused restore costs nothing.
     state = check_target(
@@ -155,30 +156,52 @@ def _restore_logical(
                 raise IntegrityError(
                     "the backup decrypted to nothing", database=manifest.database_id, backup_id=manifest.backup_id
                 )
-    except BaseException:
-        # A half-restored database that this restore created would look usable: remove it.
-        # One that existed before (empty, or replaced with --overwrite) is left for the operator.
-        if sink is not None and sink.started and state == "absent":
-            try:
-                engine.drop_database(target, database)
-            except RestorableError as exc:
-                backup_log(__name__, manifest.database_id, manifest.backup_id).warning(
-                    "could not drop the half-restored database", database=database, error=exc.message
-                )
+        # Inside the try: a hash found wrong at the end of the stream leaves a database as
+        # unusable as one cut off in the middle.
+        _check_digests(digests, manifest)
+    except BaseException as exc:
+        if sink is not None and sink.started:
+            _unusable_target(engine, target, database, state, exc, manifest)
         raise
+    return digests
+
+
+def _check_digests(digests: StreamDigests, manifest: BackupManifest) -> None:
+    """Both hashes of the stream as the manifest recorded them, else ``IntegrityError``."""
+    dump = manifest.dump
     for what, found, expected in (
         ("stored object", digests.stored_sha256, dump.stored_sha256),
         ("plain dump", digests.plain_sha256, dump.plain_sha256),
     ):
         if found != expected:
             raise IntegrityError(
-                f"{what} sha256 {found} differs from the manifest's {expected}; the restored database "
-                f"{database!r} must not be trusted",
+                f"{what} sha256 {found} differs from the manifest's {expected}",
                 database=manifest.database_id,
                 backup_id=manifest.backup_id,
                 hint="Restore another backup; run restorable verify on this one",
             )
-    return digests
+
+
+def _unusable_target(
+    engine: Engine, target: ConnectionInfo, database: str, state: str, exc: BaseException, manifest: BackupManifest
+) -> None:
+    """After a failed restore wrote ``database``: drop it when this restore created it (it would
+    look usable); when it existed before, say in the error that it was written and is not usable."""
+    log = backup_log(__name__, manifest.database_id, manifest.backup_id)
+    if state != "absent":
+        log.error("the restore failed after writing a database that existed before", database=database)
+        if isinstance(exc, RestorableError):
+            exc.message += f"; the target database {database!r} existed before, was written and is not usable"
+        return
+    try:
+        engine.drop_database(target, database)
+    except RestorableError as drop:
+        log.warning("could not drop the half-restored database", database=database, error=drop.message)
+        if isinstance(exc, RestorableError):
+            exc.message += f"; the half-restored database {database!r} could not be dropped and is not usable"
+        return
+    if isinstance(exc, RestorableError):
+        exc.message += f"; the database {database!r} this restore created was dropped"
 
 
 _RESTORERS: dict[str, Callable[..., StreamDigests]] = {"logical": _restore_logical}

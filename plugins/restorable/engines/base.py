@@ -152,6 +152,10 @@ class Engine(abc.ABC):
 
     #: "postgres" or "mysql": the value of ``engine:`` in the config (see ``engines.ENGINES``).
     name: str
+    #: The longest database name the server keeps whole, counted in ``database_name_unit``.
+    max_database_name: int
+    #: "bytes" (PostgreSQL's NAMEDATALEN) or "characters" (MySQL).
+    database_name_unit: str
 
     @property
     @abc.abstractmethod
@@ -187,6 +191,19 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     def check_integrity(self, conn: ConnectionInfo) -> IntegrityReport:
         """The engine's own checker over ``conn.schema`` (indexes against tables, page structure)."""
+
+    @abc.abstractmethod
+    def server_identity(self, conn: ConnectionInfo) -> str:
+        """What names the server of ``conn`` whatever address, name or socket reaches it."""
+
+    @abc.abstractmethod
+    def reserved_databases(self, conn: ConnectionInfo) -> frozenset[str]:
+        """Databases of the server of ``conn`` that a restore never writes into (templates,
+        maintenance, system catalogues), lower-case."""
+
+    @abc.abstractmethod
+    def database_name_length(self, name: str) -> int:
+        """The length of ``name`` as the server counts it against ``max_database_name``."""
 
 
 def iter_chunks(stream: IO[bytes], size: int = 1 << 20) -> Iterator[bytes]:

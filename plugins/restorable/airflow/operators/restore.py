@@ -1,9 +1,13 @@
-"""Restore and validate: into a drill's scratch database, or into the target a manual run names."""
+"""Restore and validate: into a drill's scratch database, or into the target a manual run names
+(planned first, and approved by a second person when it overwrites)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+
+from airflow.providers.standard.operators.branch import BranchMixIn
+from airflow.providers.standard.operators.hitl import ApprovalOperator
 
 from restorable.airflow.operators.base import RestorableOperator, as_bool
 
@@ -87,4 +91,63 @@ class GreatExpectationsValidateOperator(_TargetedOperator):
         context["ti"].xcom_push(key="summary", value=result)
         if not result["ok"]:
             raise validation_error(result, self.database_id)
+        return result
+
+
+class PlanRestoreOperator(_TargetedOperator, BranchMixIn):
+    """Decide a manual restore before it writes: its target (never the source by default), the
+    confirmation an overwrite of the source database needs; then branch to the approval when
+    ``overwrite`` is set, straight to the restore when not."""
+
+    template_fields: Sequence[str] = (
+        "database_id",
+        "target_conn_id",
+        "target_database",
+        "overwrite",
+        "over_source_confirmed",
+    )
+    inherits_from_skipmixin = True
+    ui_color = "#f5d6d6"
+
+    def __init__(
+        self, *, approval_task_id: str, restore_task_id: str, overwrite: Any, over_source_confirmed: Any, **kwargs: Any
+    ) -> None:
+        super().__init__(backup_id="", **kwargs)
+        self.approval_task_id = approval_task_id
+        self.restore_task_id = restore_task_id
+        self.overwrite = overwrite
+        self.over_source_confirmed = over_source_confirmed
+
+    def execute(self, context: Any) -> Any:
+        from restorable.commands.restore_target import plan_manual_restore
+
+        plan = plan_manual_restore(
+            self.services,
+            self.database_id,
+            target_conn_id=self.target_conn_id,
+            target_database=self.target_database,
+            overwrite=as_bool(self.overwrite),
+            over_source_confirmed=as_bool(self.over_source_confirmed),
+        )
+        context["ti"].xcom_push(key="plan", value=plan.summary())
+        return self.do_branch(context, self.approval_task_id if plan.needs_approval else self.restore_task_id)
+
+
+class OverwriteApprovalOperator(ApprovalOperator):
+    """A second person approves an overwrite in the Airflow UI: Reject, or no answer within
+    ``response_timeout``, fails the run; so does an approval by the user who triggered it."""
+
+    def __init__(self, *, database_id: str, **kwargs: Any) -> None:
+        super().__init__(defaults=ApprovalOperator.REJECT, fail_on_reject=True, **kwargs)
+        self.database_id = database_id
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
+        from restorable.commands.restore_target import check_approval
+
+        result = super().execute_complete(context, event)
+        user = event.get("responded_by_user") or {}
+        approver = user.get("name")
+        triggered_by = getattr(context.get("dag_run"), "triggering_user_name", None)
+        check_approval(triggered_by, approver, approver_id=user.get("id"), database_id=self.database_id)
+        self.log.info("overwrite approved by %s (triggered by %s)", approver, triggered_by)
         return result

@@ -26,6 +26,10 @@ class MySQLEngine(Engine):
     """A MariaDB or MySQL server; ``logical`` is its mariadb-dump/mysqldump capability."""
 
     name = "mysql"
+    max_database_name = 64
+    database_name_unit = "characters"
+    #: The server's own schemas: the grant tables, sys, and the two virtual ones.
+    SYSTEM_DATABASES = frozenset({"mysql", "sys", "information_schema", "performance_schema"})
 
     def __init__(self) -> None:
         self._logical = MySQLDumpBackup(self)
@@ -143,3 +147,22 @@ class MySQLEngine(Engine):
         from restorable.engines.mysql.integrity import check_integrity
 
         return check_integrity(conn, self.database_of(conn))
+
+    def server_identity(self, conn: ConnectionInfo) -> str:
+        """``@@server_uuid`` (MySQL), else ``@@server_id``, ``@@hostname`` and ``@@port`` (MariaDB)."""
+        db = connect(conn, None)
+        try:
+            with db.cursor() as cur:
+                cur.execute(load_sql("server_identity"))
+                facts = {str(name).lower(): str(value) for name, value in cur.fetchall()}
+        finally:
+            db.close()
+        if facts.get("server_uuid"):
+            return f"mysql:{facts['server_uuid']}"
+        return f"mysql:{facts.get('server_id')}@{facts.get('hostname')}:{facts.get('port')}"
+
+    def reserved_databases(self, conn: ConnectionInfo) -> frozenset[str]:
+        return self.SYSTEM_DATABASES
+
+    def database_name_length(self, name: str) -> int:
+        return len(name)

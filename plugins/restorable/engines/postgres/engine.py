@@ -31,6 +31,9 @@ class PostgresEngine(Engine):
     """A PostgreSQL server; ``logical`` is its pg_dump/pg_restore capability."""
 
     name = "postgres"
+    #: NAMEDATALEN - 1: a longer name is truncated silently, so two long names can be one database.
+    max_database_name = 63
+    database_name_unit = "bytes"
 
     def __init__(self) -> None:
         self._logical = PgDumpBackup(self)
@@ -123,3 +126,17 @@ class PostgresEngine(Engine):
         from restorable.engines.postgres.integrity import check_integrity
 
         return check_integrity(conn, self.database_of(conn))
+
+    def server_identity(self, conn: ConnectionInfo) -> str:
+        """``system_identifier`` of the cluster (drawn by initdb; any role may read it)."""
+        with pg_tools.connect(conn, pg_tools.maintenance_database(conn)) as admin:
+            row = admin.execute(load_sql("postgres", "server_identity")).fetchone()
+        assert row is not None
+        return f"postgres:{row[0]}"
+
+    def reserved_databases(self, conn: ConnectionInfo) -> frozenset[str]:
+        """The templates and the maintenance database (``postgres``, or the connection's own)."""
+        return frozenset({"template0", "template1", "postgres", pg_tools.maintenance_database(conn).lower()})
+
+    def database_name_length(self, name: str) -> int:
+        return len(name.encode("utf-8"))
