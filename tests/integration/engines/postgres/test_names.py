@@ -84,6 +84,7 @@ def test_odd_names_are_counted_apart_and_a_drill_passes_then_finds_a_difference(
     }
     assert set(manifest.metadata.schema["tables"]) == set(counts)
 
+    assert odd_chain.run_cli("verify", "shop", "latest").returncode == 0
     drill = odd_chain.run_cli("drill", "shop", "latest", "--json")
     assert drill.returncode == 0, drill.stderr + drill.stdout
     result = json.loads(drill.stdout)
@@ -94,7 +95,9 @@ def test_odd_names_are_counted_apart_and_a_drill_passes_then_finds_a_difference(
     data["metadata"]["row_counts"]['"x.y".z'] += 1
     data["backup_id"] = manifest.backup_id[:-8] + "badc0de0"
     data["created_at"] = (manifest.created + timedelta(seconds=1)).isoformat().replace("+00:00", "Z")
-    catalog.write_manifest(BackupManifest.from_dict(data))
+    tampered = BackupManifest.from_dict(data)
+    catalog.write_manifest(tampered)
+    assert odd_chain.run_cli("verify", "shop", tampered.backup_id).returncode == 0  # same object
     drill = odd_chain.run_cli("drill", "shop", "latest")
     assert drill.returncode == 6, drill.stderr
     assert '"x.y".z: expect_table_row_count_to_equal expected 4, found 3' in drill.stderr
