@@ -102,6 +102,17 @@ def sqlalchemy_url(conn: ConnectionInfo, database: str | None = None) -> str:
     return f"{driver}://{auth}{conn.host or 'localhost'}{port}/{quote(database, safe='')}"
 
 
+def _engine_options(url: str) -> dict[str, Any]:
+    """``create_engine`` options for ``url``: PyMySQL encodes a str password as latin-1 (a
+    traceback on "€", other bytes than the server hashed for "ä"), so it is given UTF-8 bytes."""
+    import sqlalchemy as sa
+
+    parsed = sa.engine.make_url(url)
+    if parsed.drivername == "mysql+pymysql" and parsed.password:
+        return {"connect_args": {"password": str(parsed.password).encode("utf-8")}}
+    return {}
+
+
 # --- types -------------------------------------------------------------------------------------
 
 _PG_SIMPLE = {
@@ -307,7 +318,8 @@ def validate_restored(
         )
 
     # Which tables exist, read once: a missing table is a difference, not a GX crash.
-    db_engine = sa.create_engine(sqlalchemy_url, poolclass=sa.pool.NullPool)
+    options = _engine_options(sqlalchemy_url)
+    db_engine = sa.create_engine(sqlalchemy_url, poolclass=sa.pool.NullPool, **options)
     try:
         inspector = sa.inspect(db_engine)
         present: set[tuple[str | None, str]] = set()
@@ -319,7 +331,7 @@ def validate_restored(
 
     context = _context()
     source = (context.data_sources.add_postgres if engine == "postgres" else context.data_sources.add_sql)(
-        name="restored", connection_string=sqlalchemy_url
+        name="restored", connection_string=sqlalchemy_url, **({"kwargs": options} if options else {})
     )
     for table_key in sorted(metadata.row_counts):
         schema, name = table_names(engine, table_key)

@@ -125,7 +125,10 @@ def test_a_password_with_non_ascii_characters_backs_up_and_restores(
         restore = chain.run_cli("restore", "shop", "latest", "--target", "tgt", "--database", restored)
         assert restore.returncode == 0, restore.stderr + restore.stdout
         assert mariadb_target_server.query("SELECT body FROM notes ORDER BY id", database=restored) == [("ä",), ("ö",)]
-        assert password not in backup.stderr + restore.stderr + restore.stdout
+        assert chain.run_cli("verify", "shop", "latest").returncode == 0
+        drill = chain.run_cli("drill", "shop", "latest")  # Great Expectations logs in with it too
+        assert drill.returncode == 0, drill.stderr + drill.stdout
+        assert password not in backup.stderr + restore.stderr + restore.stdout + drill.stderr + drill.stdout
     finally:
         mariadb_target_server.drop_database(restored)
         for server in servers:
