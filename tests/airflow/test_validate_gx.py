@@ -50,7 +50,7 @@ def test_gx_passes_then_names_count_type_missing_table_and_extra_expectation(pg_
     text = "\n".join(bad.differences)
     items = metadata.row_counts["sales.order_items"]
     assert f"sales.order_items: expect_table_row_count_to_equal expected {items}, found {items - 2}" in text
-    assert "sales.Order Notes: table is missing from the restored database" in text
+    assert 'sales."Order Notes": table is missing from the restored database' in text
     assert "inventory.categories.name: expect_column_values_to_be_of_type expected" in text
     assert "sales.orders.total: expect_column_values_to_be_between" in text and "unexpected_count" in text
     assert any(d.startswith("schema: ") for d in bad.differences)  # compare_descriptions sees it too

@@ -1,6 +1,6 @@
 -- Section "constraints": table constraints (primary key, unique, check, foreign key, exclusion).
 -- Domain constraints are part of the "types" section.
-select n.nspname || '.' || c.relname || '.' || con.conname as key,
+select array[n.nspname, c.relname, con.conname] as name,
        pg_get_constraintdef(con.oid) as value
 from pg_constraint con
 join pg_class c on c.oid = con.conrelid

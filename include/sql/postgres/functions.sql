@@ -1,6 +1,6 @@
 -- Section "functions": functions and procedures keyed by identity arguments, valued by the md5 of
 -- pg_get_functiondef. Aggregates have no functiondef: the md5 covers their pg_aggregate parts.
-select n.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')' as key,
+select array[n.nspname, p.proname] as name, '(' || pg_get_function_identity_arguments(p.oid) || ')' as arguments,
        md5(case when p.prokind = 'a' then (
                select concat_ws(' ', a.aggkind, a.aggtransfn::regprocedure::text,
                                 a.aggfinalfn::regproc::text, a.aggcombinefn::regproc::text,

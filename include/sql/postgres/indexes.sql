@@ -1,6 +1,6 @@
 -- Section "indexes": every index of a user table or materialized view, including those that
 -- back constraints and the per-partition indexes of partitioned indexes.
-select n.nspname || '.' || ic.relname as key, pg_get_indexdef(i.indexrelid) as value
+select array[n.nspname, ic.relname] as name, pg_get_indexdef(i.indexrelid) as value
 from pg_index i
 join pg_class ic on ic.oid = i.indexrelid
 join pg_class tc on tc.oid = i.indrelid

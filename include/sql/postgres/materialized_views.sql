@@ -1,5 +1,5 @@
 -- Section "materialized_views": definition and whether it is populated (pg_dump refreshes it).
-select n.nspname || '.' || c.relname as key,
+select array[n.nspname, c.relname] as name,
        jsonb_build_object('definition', pg_get_viewdef(c.oid), 'populated', c.relispopulated) as value
 from pg_class c
 join pg_namespace n on n.oid = c.relnamespace

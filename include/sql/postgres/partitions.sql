@@ -1,5 +1,5 @@
 -- Section "partitions": each partition, its parent and its bounds.
-select n.nspname || '.' || c.relname as key,
+select array[n.nspname, c.relname] as name,
        pn.nspname || '.' || p.relname || ' ' || pg_get_expr(c.relpartbound, c.oid) as value
 from pg_class c
 join pg_namespace n on n.oid = c.relnamespace

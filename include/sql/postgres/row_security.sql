@@ -1,7 +1,7 @@
 -- Section "row_security": tables with row-level security switched on ("table <schema>.<name>" ->
 -- "enabled", "forced" or both) and every policy ("policy <schema>.<table>.<name>" -> its command,
 -- kind, roles and expressions). A restore that lost these would hand every row to every reader.
-select 'table ' || n.nspname || '.' || c.relname as key,
+select 'table' as kind, array[n.nspname, c.relname] as name,
        to_jsonb(concat_ws(', ', case when c.relrowsecurity then 'enabled' end,
                                 case when c.relforcerowsecurity then 'forced' end)) as value
 from pg_class c
@@ -9,7 +9,7 @@ join pg_namespace n on n.oid = c.relnamespace
 where (c.relrowsecurity or c.relforcerowsecurity)
   and n.nspname <> 'information_schema' and n.nspname !~ '^pg_'
 union all
-select 'policy ' || n.nspname || '.' || c.relname || '.' || p.polname,
+select 'policy', array[n.nspname, c.relname, p.polname],
        jsonb_build_object(
            'command', case p.polcmd when 'r' then 'SELECT' when 'a' then 'INSERT' when 'w' then 'UPDATE'
                                     when 'd' then 'DELETE' else 'ALL' end,
@@ -23,4 +23,4 @@ from pg_policy p
 join pg_class c on c.oid = p.polrelid
 join pg_namespace n on n.oid = c.relnamespace
 where n.nspname <> 'information_schema' and n.nspname !~ '^pg_'
-order by 1
+order by 1, 2

@@ -1,5 +1,5 @@
 -- Sequences to read (their values are read one by one: SELECT last_value, is_called FROM seq).
-select n.nspname || '.' || c.relname as key, n.nspname as schema_name, c.relname as sequence_name,
+select n.nspname as schema_name, c.relname as sequence_name,
        s.seqincrement as increment
 from pg_class c
 join pg_namespace n on n.oid = c.relnamespace
@@ -8,4 +8,4 @@ where c.relkind = 'S'
   and n.nspname <> 'information_schema' and n.nspname !~ '^pg_'
   and not exists (select 1 from pg_depend d
                   where d.classid = 'pg_class'::regclass and d.objid = c.oid and d.deptype = 'e')
-order by 1
+order by 1, 2

@@ -1,6 +1,6 @@
 -- Section "tables": ordinary, partitioned and foreign tables with their ordered columns
 -- (format_type spelling, nullability) and primary key columns in key order ([] when none).
-select n.nspname || '.' || c.relname as key,
+select array[n.nspname, c.relname] as name,
        jsonb_build_object(
            'columns', coalesce((
                select jsonb_agg(jsonb_build_object(

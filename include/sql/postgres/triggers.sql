@@ -1,5 +1,5 @@
 -- Section "triggers": user triggers (not the internal ones behind foreign keys).
-select n.nspname || '.' || c.relname || '.' || t.tgname as key, pg_get_triggerdef(t.oid) as value
+select array[n.nspname, c.relname, t.tgname] as name, pg_get_triggerdef(t.oid) as value
 from pg_trigger t
 join pg_class c on c.oid = t.tgrelid
 join pg_namespace n on n.oid = c.relnamespace

@@ -1,6 +1,6 @@
 -- Section "types": user-defined enums (ordered labels), domains (base type, default, constraints),
 -- standalone composite types and ranges. Row types of tables and implicit array types are left out.
-select n.nspname || '.' || t.typname as key,
+select array[n.nspname, t.typname] as name,
        case t.typtype
            when 'e' then 'enum (' || coalesce((
                select string_agg(quote_literal(e.enumlabel), ', ' order by e.enumsortorder)

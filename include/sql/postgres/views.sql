@@ -1,5 +1,5 @@
 -- Section "views": plain views and their definitions.
-select n.nspname || '.' || c.relname as key, pg_get_viewdef(c.oid) as value
+select array[n.nspname, c.relname] as name, pg_get_viewdef(c.oid) as value
 from pg_class c
 join pg_namespace n on n.oid = c.relnamespace
 where c.relkind = 'v'

@@ -11,6 +11,10 @@ Two tolerances, both deliberate:
   direction of its ``increment``) but never behind it.
 - A section present only in ``found`` is ignored (a manifest written by an older version that
   did not record it); a section recorded but missing from ``found`` is a difference.
+
+Keys of manifests written before names were quoted (``sales.Order Notes`` for what is now
+``sales."Order Notes"``) are read in the found spelling when exactly one found key unquotes to
+them (see ``align_legacy_keys``); two tables that old keys could not tell apart stay a difference.
 """
 
 from __future__ import annotations
@@ -18,9 +22,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
-from restorable.metadata import Description, SnapshotMetadata
+from restorable.metadata import Description, SnapshotMetadata, legacy_key
 
 #: Sections that are one record (field -> value) rather than name -> definition.
 RECORD_SECTIONS = {"large_objects", "database", "database_properties"}
@@ -71,6 +76,24 @@ def _singular(section: str) -> str:
     if section in words:
         return words[section]
     return section[:-1].replace("_", " ") if section.endswith("s") else section.replace("_", " ")
+
+
+def align_legacy_keys(expected: dict[str, Any], found: Mapping[str, Any]) -> dict[str, Any]:
+    """``expected`` with each key that ``found`` lacks renamed to the one found key whose unquoted
+    spelling it is (a manifest written before names were quoted); any other key is kept."""
+    missing = [key for key in expected if key not in found]
+    if not missing:
+        return expected
+    by_legacy: dict[str, list[str]] = {}
+    for key in found:
+        if key not in expected:
+            by_legacy.setdefault(legacy_key(key), []).append(key)
+    renamed = {}
+    for key in missing:
+        candidates = by_legacy.get(key, [])
+        if len(candidates) == 1:
+            renamed[key] = candidates[0]
+    return {renamed.get(key, key): value for key, value in expected.items()}
 
 
 def compare_row_counts(expected: dict[str, int], found: dict[str, int]) -> list[str]:
@@ -163,13 +186,15 @@ def compare_keyed(section: str, expected: dict[str, Any], found: dict[str, Any])
 
 def compare_descriptions(expected: SnapshotMetadata | Description, found: Description) -> list[str]:
     """Differences between what was recorded (``expected``) and what a database holds (``found``)."""
-    out = compare_row_counts(expected.row_counts, found.row_counts)
+    out = compare_row_counts(align_legacy_keys(expected.row_counts, found.row_counts), found.row_counts)
     for section in sorted(expected.schema):
         exp = expected.schema[section]
         if section not in found.schema:
             out.append(f"schema section {section!r}: recorded but not described")
             continue
         got = found.schema[section]
+        if section not in RECORD_SECTIONS and isinstance(exp, dict) and isinstance(got, dict):
+            exp = align_legacy_keys(exp, got)
         if section == "tables":
             out += compare_tables(exp or {}, got or {})
         elif section == "sequences":

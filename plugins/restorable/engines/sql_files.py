@@ -58,3 +58,19 @@ def load_sql(engine: str, name: str) -> str:
     if not _NAME.match(engine) or not _NAME.match(name):
         raise ValueError(f"invalid SQL file reference {engine!r}/{name!r}")
     return _read(str(include_dir()), engine, name)
+
+
+_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+
+
+def sql_with_identifiers(engine: str, name: str, **identifiers: str) -> str:
+    """The SQL of a file whose ``{placeholders}`` stand for identifiers, each given already quoted.
+
+    Comment lines are dropped first, so a placeholder is replaced only where the statement has it:
+    a name may hold a newline, which would end a comment line and turn the rest into SQL.
+    """
+    text = "\n".join(line for line in load_sql(engine, name).splitlines() if not line.lstrip().startswith("--"))
+    missing = set(_PLACEHOLDER.findall(text)) - identifiers.keys()
+    if missing:
+        raise ValueError(f"SQL file {engine}/{name} needs identifiers {sorted(missing)}")
+    return _PLACEHOLDER.sub(lambda m: identifiers[m.group(1)], text)

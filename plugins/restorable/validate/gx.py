@@ -26,7 +26,7 @@ from urllib.parse import quote
 
 from restorable.connections import ConnectionInfo
 from restorable.exceptions import ConfigError
-from restorable.metadata import Description, SnapshotMetadata
+from restorable.metadata import Description, SnapshotMetadata, legacy_key, split_key
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,17 @@ def sqlalchemy_url(conn: ConnectionInfo, database: str | None = None) -> str:
         auth += "@"
     port = f":{conn.port}" if conn.port else ""
     return f"{driver}://{auth}{conn.host or 'localhost'}{port}/{quote(database, safe='')}"
+
+
+def _engine_options(url: str) -> dict[str, Any]:
+    """``create_engine`` options for ``url``: PyMySQL encodes a str password as latin-1 (a
+    traceback on "€", other bytes than the server hashed for "ä"), so it is given UTF-8 bytes."""
+    import sqlalchemy as sa
+
+    parsed = sa.engine.make_url(url)
+    if parsed.drivername == "mysql+pymysql" and parsed.password:
+        return {"connect_args": {"password": str(parsed.password).encode("utf-8")}}
+    return {}
 
 
 # --- types -------------------------------------------------------------------------------------
@@ -201,11 +212,35 @@ def _context():
     return gx.get_context(project_config=config, mode="ephemeral")
 
 
-def _split(engine: str, table_key: str) -> tuple[str | None, str]:
-    if engine == "postgres" and "." in table_key:
-        schema, name = table_key.split(".", 1)
+def table_names(engine: str, table_key: str) -> tuple[str | None, str]:
+    """(schema, table) of a row-count key: ``schema.table`` in PostgreSQL, ``table`` in MySQL.
+
+    A key that is not quoted as ``metadata.object_key`` writes it comes from a manifest written
+    before names were quoted: its schema ends at the first dot (PostgreSQL), or it is the name.
+    """
+    names = split_key(table_key)
+    if engine == "postgres":
+        if names is not None and len(names) == 2:
+            return names[0], names[1]
+        schema, _, name = table_key.partition(".")
         return schema, name
+    if names is not None and len(names) == 1:
+        return None, names[0]
     return None, table_key
+
+
+def _extras_by_key(extras: dict[str, list[Any]], keys: set[str]) -> dict[str, list[Any]]:
+    """Extra expectations keyed as the manifest keys its tables, whether the file names a table
+    as a key does (``sales."Order Notes"``) or unquoted (``sales.Order Notes``) when that is unique."""
+    by_legacy: dict[str, list[str]] = {}
+    for key in keys:
+        by_legacy.setdefault(legacy_key(key), []).append(key)
+    out: dict[str, list[Any]] = {}
+    for name, expectations in extras.items():
+        candidates = by_legacy.get(name, [])
+        key = name if name in keys or len(candidates) != 1 else candidates[0]
+        out.setdefault(key, []).extend(expectations)
+    return out
 
 
 def _columns(metadata: SnapshotMetadata, table_key: str) -> list[dict[str, Any]]:
@@ -271,6 +306,7 @@ def validate_restored(
     started = time.monotonic()
     _quiet_gx()
     extras = load_expectations(extra_expectations_path) if extra_expectations_path else {}
+    extras = _extras_by_key(extras, set(metadata.row_counts))
     import great_expectations as gx
     import sqlalchemy as sa
 
@@ -282,25 +318,26 @@ def validate_restored(
         )
 
     # Which tables exist, read once: a missing table is a difference, not a GX crash.
-    db_engine = sa.create_engine(sqlalchemy_url, poolclass=sa.pool.NullPool)
+    options = _engine_options(sqlalchemy_url)
+    db_engine = sa.create_engine(sqlalchemy_url, poolclass=sa.pool.NullPool, **options)
     try:
         inspector = sa.inspect(db_engine)
-        present: set[str] = set()
-        schemas = {_split(engine, t)[0] for t in metadata.row_counts}
+        present: set[tuple[str | None, str]] = set()
+        schemas = {table_names(engine, t)[0] for t in metadata.row_counts}
         for schema in schemas:
-            present.update((f"{schema}.{n}" if schema else n) for n in inspector.get_table_names(schema=schema))
+            present.update((schema, n) for n in inspector.get_table_names(schema=schema))
     finally:
         db_engine.dispose()
 
     context = _context()
     source = (context.data_sources.add_postgres if engine == "postgres" else context.data_sources.add_sql)(
-        name="restored", connection_string=sqlalchemy_url
+        name="restored", connection_string=sqlalchemy_url, **({"kwargs": options} if options else {})
     )
     for table_key in sorted(metadata.row_counts):
-        if table_key not in present:
+        schema, name = table_names(engine, table_key)
+        if (schema, name) not in present:
             summary.missing_tables.append(table_key)
             continue
-        schema, name = _split(engine, table_key)
         # Quoted: names come from the catalog exactly ("Order Notes", mixed case, spaces).
         asset = source.add_table_asset(
             name=table_key,

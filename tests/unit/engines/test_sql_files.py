@@ -15,3 +15,16 @@ def test_sql_files_found_from_env_and_package(tmp_path, monkeypatch):
     assert load_sql("postgres", "server_info") == "select 42"
     with pytest.raises(ValueError):
         load_sql("postgres", "../secrets")
+
+
+def test_identifiers_go_only_where_the_statement_has_them(tmp_path, monkeypatch):
+    from restorable.engines.mysql.tools import quote_ident
+    from restorable.engines.sql_files import sql_with_identifiers
+
+    (tmp_path / "sql" / "mysql").mkdir(parents=True)
+    (tmp_path / "sql" / "mysql" / "count_rows.sql").write_text("-- Count {table}.\nSELECT COUNT(*) FROM {table}\n")
+    monkeypatch.setenv("RESTORABLE_INCLUDE_DIR", str(tmp_path))
+    name = quote_ident("line\nbreak {table} `x`")
+    assert sql_with_identifiers("mysql", "count_rows", table=name) == f"SELECT COUNT(*) FROM {name}"
+    with pytest.raises(ValueError, match="needs identifiers"):
+        sql_with_identifiers("mysql", "count_rows")

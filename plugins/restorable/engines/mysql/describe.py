@@ -3,7 +3,8 @@
 ``capture`` (inside the dump's snapshot) and ``describe`` (on a restored copy) both call
 :func:`describe_schema` and :func:`count_rows`, which run the SQL of ``include/sql/mysql``, so the
 recorded and the found descriptions cannot drift apart. Keys are unqualified (``table``,
-``table.index``): the dump is of one database and is restored under another name.
+``table.index``): the dump is of one database and is restored under another name. They are
+written by ``metadata.object_key``: ``"a.b".e`` and ``a."b.e"`` are two keys.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from restorable.engines.mysql.tools import quote_ident
+from restorable.engines.sql_files import sql_with_identifiers
+from restorable.metadata import object_key
 
 BASE_TABLE_TYPES = ("BASE TABLE", "SYSTEM VERSIONED")
 
@@ -41,11 +44,10 @@ def base_tables(kinds: list[tuple]) -> list[str]:
 
 def count_rows(cur: Any, db: str, tables: list[str]) -> dict[str, int]:
     """Exact ``COUNT(*)`` of each table, in the transaction ``cur`` runs in."""
-    template = load_sql("count_rows")
     counts: dict[str, int] = {}
     for table in tables:
-        cur.execute(template.format(table=f"{quote_ident(db)}.{quote_ident(table)}"))
-        counts[table] = int(cur.fetchone()[0])
+        cur.execute(sql_with_identifiers("mysql", "count_rows", table=f"{quote_ident(db)}.{quote_ident(table)}"))
+        counts[object_key(table)] = int(cur.fetchone()[0])
     return counts
 
 
@@ -82,7 +84,7 @@ def describe_schema(cur: Any, db: str, flavour: str, kinds: list[tuple] | None =
         if index == "PRIMARY":
             tables[table]["primary_key"].append(_text(column))
     indexes = {
-        f"{table}.{index}": f"{'UNIQUE ' if e['unique'] else ''}{e['type']} ({', '.join(e['parts'])})"
+        object_key(table, index): f"{'UNIQUE ' if e['unique'] else ''}{e['type']} ({', '.join(e['parts'])})"
         for (table, index), e in sorted(index_parts.items())
     }
 
@@ -116,27 +118,28 @@ def describe_schema(cur: Any, db: str, flavour: str, kinds: list[tuple] | None =
                 target = f"{quote_ident(e['ref_schema'])}.{target}"
             text += f" REFERENCES {target} ({', '.join(e['ref_cols'])})"
             text += f" ON UPDATE {e['on_update']} ON DELETE {e['on_delete']}"
-        constraints[f"{table}.{name}"] = text
+        constraints[object_key(table, name)] = text
     checks = "check_constraints_mariadb" if flavour == "mariadb" else "check_constraints_mysql"
     for table, name, clause in _rows(cur, checks, db):
-        constraints[f"{_text(table)}.{_text(name)}"] = f"CHECK ({_text(clause)})"
+        constraints[object_key(_text(table), _text(name))] = f"CHECK ({_text(clause)})"
 
     views = {
-        _text(name): f"{_text(definition)} [check_option={_text(check)} security={_text(security)}]"
+        object_key(_text(name)): f"{_text(definition)} [check_option={_text(check)} security={_text(security)}]"
         for name, definition, check, security in _rows(cur, "views", db)
     }
     schema: dict[str, Any] = {
-        "tables": tables,
-        "indexes": indexes,
+        "tables": {object_key(name): table for name, table in tables.items()},
+        "indexes": dict(sorted(indexes.items())),
         "constraints": dict(sorted(constraints.items())),
         "views": views,
         "routines": {
-            f"{_text(kind)} {_text(name)}": _text(digest) for kind, name, digest in _rows(cur, "routines", db)
+            f"{_text(kind)} {object_key(_text(name))}": _text(digest)
+            for kind, name, digest in _rows(cur, "routines", db)
         },
-        "triggers": {_text(name): _text(digest) for name, digest in _rows(cur, "triggers", db)},
-        "events": {_text(name): _text(digest) for name, digest in _rows(cur, "events", db)},
+        "triggers": {object_key(_text(name)): _text(digest) for name, digest in _rows(cur, "triggers", db)},
+        "events": {object_key(_text(name)): _text(digest) for name, digest in _rows(cur, "events", db)},
         "table_options": {
-            name: {"engine": engine, "collation": collation}
+            object_key(name): {"engine": engine, "collation": collation}
             for name, kind, engine, collation in kinds
             if kind in BASE_TABLE_TYPES
         },
@@ -153,12 +156,11 @@ def _describe_sequences(cur: Any, db: str, names: list[str]) -> dict[str, Any]:
     The recorded value is the next value not yet handed out by the server's cache; the dump
     reads it a moment later (``SETVAL(seq, n, 0)``), so a restored one may be ahead, never behind.
     """
-    template = load_sql("sequence_state")
     out: dict[str, Any] = {}
     for name in names:
-        cur.execute(template.format(sequence=f"{quote_ident(db)}.{quote_ident(name)}"))
+        cur.execute(sql_with_identifiers("mysql", "sequence_state", sequence=f"{quote_ident(db)}.{quote_ident(name)}"))
         nxt, minimum, maximum, start, increment, cache, cycle = cur.fetchone()
-        out[name] = {
+        out[object_key(name)] = {
             "last_value": int(nxt),
             "is_called": False,
             "increment": int(increment),

@@ -103,6 +103,10 @@ SNAPSHOT_TIMEOUT = 30
 HEADER_END = b"SQL_NOTES=0 */;\n"
 _HEADER_LIMIT = 1 << 16
 _ER_ACCESS_DENIED = {1227, 1142, 1044, 1045}
+#: The client programs' packet ceiling (their default is 16-24 MB; 1 GB is the most they take), so a
+#: row as big as the server allows (a 100 MB BLOB) dumps and restores: the server's own
+#: max_allowed_packet still governs what it sends and accepts.
+MAX_ALLOWED_PACKET = "--max-allowed-packet=1G"
 #: Recorded with each definer the capture finds: what a restore does with it.
 DEFINER_ON_RESTORE = "rewritten to DEFINER=CURRENT_USER when missing on the target"
 
@@ -177,6 +181,7 @@ class MySQLDumpBackup(LogicalBackup):
             "--no-create-db",
             "--skip-lock-tables",
             "--no-tablespaces",
+            MAX_ALLOWED_PACKET,
         ]
         if tool.flavour == "mysql":
             # Restores into servers with GTIDs of their own fail on SET @@GLOBAL.GTID_PURGED.
@@ -414,6 +419,7 @@ class MySQLDumpBackup(LogicalBackup):
                 "--binary-mode",
                 "--default-character-set=utf8mb4",
                 "--batch",
+                MAX_ALLOWED_PACKET,
                 database,
             ]
             proc = subprocess.Popen(

@@ -63,7 +63,9 @@ def connect(conn: ConnectionInfo, database: str | None = None, *, autocommit: bo
     """A PyMySQL connection (utf8mb4); errors become AuthenticationFailed/NotFound/SourceUnreachable."""
     kwargs: dict[str, Any] = dict(
         user=conn.login,
-        password=conn.password or "",
+        # As bytes: PyMySQL encodes a str password as latin-1, which fails on "€" and sends other
+        # bytes than the server hashed for "ä"; the server and the client programs use UTF-8.
+        password=(conn.password or "").encode("utf-8"),
         database=database,
         charset="utf8mb4",
         autocommit=autocommit,

@@ -6,9 +6,12 @@ Both sessions run with ``search_path = pg_catalog`` (as pg_dump does) so that ev
 ``format_type``/``pg_get_*def`` print outside pg_catalog is schema-qualified, whatever the
 connecting role's search_path.
 
-Keys are ``"schema.name"`` with names unquoted (a name holding a dot is ambiguous in a key, but
-never in the catalog). Row counts cover ordinary tables and leaf partitions, each counted with
-``ONLY``; partitioned parents have no entry (their rows are those of their leaves).
+Keys are ``schema.name`` written by ``metadata.object_key`` (a name that needs quoting is
+double-quoted, so ``x."y.z"`` and ``"x.y".z`` are two keys). The SQL returns the names as an
+array (``name``), with an optional ``kind`` word before them and ``arguments`` after them
+(``function sales.f(integer)``); keys are made here, by one rule, not by string concatenation in
+SQL. Row counts cover ordinary tables and leaf partitions, each counted with ``ONLY``;
+partitioned parents have no entry (their rows are those of their leaves).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import psycopg
 from psycopg import sql
 
 from restorable.engines.sql_files import load_sql
+from restorable.metadata import object_key
 
 ENGINE = "postgres"
 #: Schema sections read as ``key -> value`` from ``include/sql/postgres/<section>.sql``.
@@ -50,9 +54,20 @@ def prepare_session(pg: psycopg.Connection) -> None:
     pg.execute("SET statement_timeout = 0")
 
 
+def section_key(row: dict[str, Any]) -> str:
+    """The key of one row of a section's SQL: ``[kind ]names[arguments]``, or its ``key`` as is."""
+    if "key" in row:
+        return row["key"]
+    words = [row.get("kind"), object_key(*row["name"]) if row.get("name") else None]
+    return " ".join(w for w in words if w) + (row.get("arguments") or "")
+
+
 def _keyed(pg: psycopg.Connection, name: str) -> dict[str, Any]:
+    cur = pg.execute(load_sql(ENGINE, name))
+    columns = [c.name for c in cur.description or ()]
+    rows = [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]
     # Sorted here, by code point (the SQL's ORDER BY follows the database's collation).
-    return dict(sorted(pg.execute(load_sql(ENGINE, name)).fetchall()))
+    return dict(sorted((section_key(row), row["value"]) for row in rows))
 
 
 def _single(pg: psycopg.Connection, name: str) -> Any:
@@ -70,10 +85,10 @@ def read_row_counts(pg: psycopg.Connection) -> dict[str, int]:
             sql.SQL("SELECT {i}::int, count(*) FROM ONLY {table}").format(
                 i=sql.Literal(i), table=sql.Identifier(schema, name)
             )
-            for i, (_key, schema, name) in enumerate(batch)
+            for i, (schema, name) in enumerate(batch)
         )
         for i, n in pg.execute(query).fetchall():
-            counts[batch[i][0]] = int(n)
+            counts[object_key(*batch[i])] = int(n)
     return dict(sorted(counts.items()))
 
 
@@ -92,11 +107,15 @@ def read_sequences(pg: psycopg.Connection) -> dict[str, dict[str, Any]]:
             sql.SQL("SELECT {i}::int, last_value, is_called FROM {seq}").format(
                 i=sql.Literal(i), seq=sql.Identifier(schema, name)
             )
-            for i, (_key, schema, name, _inc) in enumerate(batch)
+            for i, (schema, name, _inc) in enumerate(batch)
         )
         for i, last_value, is_called in pg.execute(query).fetchall():
-            key, _schema, _name, increment = batch[i]
-            values[key] = {"last_value": int(last_value), "is_called": bool(is_called), "increment": int(increment)}
+            schema, name, increment = batch[i]
+            values[object_key(schema, name)] = {
+                "last_value": int(last_value),
+                "is_called": bool(is_called),
+                "increment": int(increment),
+            }
     return dict(sorted(values.items()))
 
 

@@ -177,7 +177,7 @@ def test_round_trip_into_other_server_under_another_name(
     assert metadata.position["binlog_position"] > 0
     assert "gtid_binlog_pos" in metadata.position
     assert metadata.tools["mariadb-dump"].startswith("10.11")
-    assert metadata.row_counts["orders"] == 20000 and metadata.row_counts["odd name"] == 2
+    assert metadata.row_counts["orders"] == 20000 and metadata.row_counts['"odd name"'] == 2
     assert "seq_invoice" not in metadata.row_counts
     schema = metadata.schema
     assert schema["tables"]["orders"]["primary_key"] == ["id"]

@@ -28,6 +28,7 @@ from restorable.exceptions import (
     SourceUnreachable,
     ToolError,
 )
+from restorable.metadata import split_key
 
 pytestmark = pytest.mark.integration
 
@@ -55,7 +56,7 @@ def table_md5s(conn: ConnectionInfo, tables: list[str]) -> dict[str, str | None]
     out = {}
     with pg_tools.connect(conn, conn.schema or "postgres") as pg:
         for key in tables:
-            schema, table = key.split(".", 1)
+            schema, table = split_key(key)
             query = sql.SQL("select md5(string_agg(t::text, ',' order by t::text)) from ONLY {} t").format(
                 sql.Identifier(schema, table)
             )
