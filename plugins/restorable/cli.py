@@ -5,7 +5,8 @@ needs only the config, the connections (``AIRFLOW_CONN_*`` variables or URIs) an
 
 Exit codes: 0 ok, 2 config error, 3 source unreachable, 4 tool error, 5 storage error,
 6 integrity failure (checksum, decryption, restored copy differs, drill failed), 7 restore refused,
-8 not found, 1 anything else.
+8 not found, 130 interrupted by SIGINT (Ctrl-C), 143 interrupted by SIGTERM (after cleaning up:
+children stopped, upload aborted, a database the restore created dropped), 1 anything else.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 import time
 from pathlib import Path
@@ -20,7 +22,8 @@ from typing import Any
 
 from restorable.config import load_config
 from restorable.connections import resolve_connection
-from restorable.exceptions import ConfigError, RestorableError
+from restorable.exceptions import ConfigError, Interrupted, RestorableError
+from restorable.interrupt import stop_on_signals
 from restorable.progress import Progress, human_bytes
 from restorable.services import Services
 
@@ -240,19 +243,12 @@ def _drill_text(result: Any) -> str:
 
 
 def cmd_drill(args: argparse.Namespace, services: Services) -> int:
-    import signal
-
     from restorable.commands.drill import run_drill
     from restorable.commands.restore_target import target_connection
 
     if args.target:
         target_connection(services, args.target)  # a URL holding a password is refused here
 
-    # A SIGTERM (a timeout, `kill`) unwinds like Ctrl-C, so the scratch database is still dropped.
-    def interrupted(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, interrupted)
     progress = Progress(f"drill {args.database}")
     result = run_drill(
         services,
@@ -353,19 +349,22 @@ def main(argv: list[str] | None = None) -> int:
     for noisy in ("botocore", "boto3", "urllib3", "s3transfer"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
-        if args.command == "keygen":
-            return cmd_keygen(args)
-        services = Services(load_config(args.config), resolve=resolve_connection)
-        return COMMANDS[args.command](args, services)
+        # SIGTERM (kill, a timeout, a supervisor) unwinds like Ctrl-C: every clean-up path runs.
+        with stop_on_signals():
+            if args.command == "keygen":
+                return cmd_keygen(args)
+            services = Services(load_config(args.config), resolve=resolve_connection)
+            return COMMANDS[args.command](args, services)
     except RestorableError as exc:
         if args.json:
             json.dump({"error": type(exc).__name__, "message": str(exc), "exit_code": exc.exit_code}, sys.stdout)
             sys.stdout.write("\n")
         print(f"restorable: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("restorable: interrupted; nothing was committed", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        stopped = exc if isinstance(exc, Interrupted) else Interrupted(signal.SIGINT)
+        print(f"restorable: {stopped}; stopped and cleaned up, nothing was committed", file=sys.stderr)
+        return stopped.exit_code
 
 
 if __name__ == "__main__":

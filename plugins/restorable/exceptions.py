@@ -111,3 +111,22 @@ class NotFound(RestorableError):
 
     exit_code = 8
     permanent = True
+
+
+class Interrupted(KeyboardInterrupt):
+    """A signal stopped the command: SIGTERM (Airflow stopping a task, ``kill``, a timeout) or
+    SIGINT (Ctrl-C). Raised in the main thread so that every clean-up path runs (children
+    stopped, upload aborted, a database the restore created dropped, temporary files removed).
+
+    A ``KeyboardInterrupt``, not a ``RestorableError``: ``except Exception`` blocks (retries,
+    error wrapping) must let it through. Exit code: 128 + the signal's number, as a shell
+    reports a process that a signal ended: 130 for SIGINT, 143 for SIGTERM.
+    """
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        self.signum = signum
+        self.signal_name = signal.Signals(signum).name
+        self.exit_code = 128 + signum
+        super().__init__(f"interrupted by {self.signal_name}")

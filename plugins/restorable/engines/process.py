@@ -4,6 +4,9 @@
   program needs (``PATH``, ``HOME``, locale, time zone, temp dir) plus the tool's own prefix
   (``PG*``, ``MYSQL_*``), less the secrets the engine names. Nothing else of the parent passes,
   in particular never ``AIRFLOW_CONN_*`` (connection URIs with passwords) or ``AIRFLOW_VAR_*``.
+- :func:`secret_file` hands a tool a password or key as ``/dev/fd/N``: an anonymous in-memory
+  file (``memfd``) passed down with ``pass_fds``. No name exists on any disk, so nothing is left
+  to remove when this process is killed (SIGKILL included), and no other process sees it.
 - :class:`StreamTail` drains a pipe on a thread, so a chatty tool can never block on it, logs
   each line and keeps the last ones for the error message.
 - :func:`tool_failure` is the one wording of a failed tool: what ended it and its stderr tail.
@@ -19,7 +22,9 @@ import os
 import signal
 import subprocess
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import IO
 
 from restorable.connections import ConnectionInfo
@@ -84,6 +89,47 @@ def remove_quietly(path: str) -> None:
         os.unlink(path)
     except FileNotFoundError:
         pass
+
+
+@dataclass
+class SecretFile:
+    """A secret as a file a child can open by ``path`` (``/dev/fd/N``) when started with
+    ``pass_fds=secret.pass_fds``."""
+
+    fd: int
+
+    @property
+    def path(self) -> str:
+        return f"/dev/fd/{self.fd}"
+
+    @property
+    def pass_fds(self) -> tuple[int, ...]:
+        return (self.fd,) if self.fd >= 0 else ()
+
+    def close(self) -> None:
+        """Forget the secret here (the children that inherited it keep their copy); idempotent."""
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+@contextmanager
+def secret_file(text: str, name: str) -> Iterator[SecretFile]:
+    """``text`` in an anonymous 0600 in-memory file for the block's children (see the module doc).
+
+    libpq (``PGPASSFILE``), the MariaDB/MySQL clients (``--defaults-extra-file``) and ``age``
+    (``--identity``) all read it: it is a regular file, and 0600 passes libpq's permission check.
+    """
+    fd = os.memfd_create(f"restorable-{name}", os.MFD_CLOEXEC)  # close-on-exec: only pass_fds children get it
+    secret = SecretFile(fd)
+    try:
+        os.fchmod(fd, 0o600)
+        data = text.encode("utf-8")
+        while data:
+            data = data[os.write(fd, data) :]
+        yield secret
+    finally:
+        secret.close()
 
 
 class StreamTail:

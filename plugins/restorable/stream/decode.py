@@ -4,8 +4,9 @@ Two decryptors give the same result. Debian's ``age`` CLI decrypts faster than p
 ``decrypt_io`` (measured here on a busy 2-core box: 730 against 460 MB/s; DESIGN.md has
 ~1 GB/s against ~220 MB/s on a quiet one) and runs in its own process, beside the
 decompression; so it is used when installed, and pyrage is the fallback that always works.
-The identity reaches ``age`` through a 0600 file that is deleted afterwards, never through
-argv or the environment.
+The identity reaches ``age`` as ``--identity /dev/fd/N``, an in-memory file it inherits
+(``engines.process.secret_file``): never a named file on disk, argv or the environment; and
+``age`` gets only the base environment (no ``AIRFLOW_CONN_*``, no S3 keys).
 
 A wrong identity is detected from the age header, before any plaintext exists, so nothing
 reaches ``sink``. A corrupt or truncated stream fails the authenticated encryption (or the
@@ -17,10 +18,8 @@ as failed.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import subprocess
-import tempfile
 import threading
 from collections.abc import Callable
 from typing import IO, Any
@@ -28,6 +27,7 @@ from typing import IO, Any
 import pyrage
 import zstandard
 
+from restorable.engines.process import child_env, secret_file
 from restorable.exceptions import DecryptionError, IntegrityError, RestorableError
 from restorable.stream.digests import HashingReader, HashingWriter, StreamDigests
 from restorable.stream.keys import parse_identity
@@ -123,17 +123,17 @@ class _FrameDecompressor:
 
 
 def _decode_with_age_cli(age: str, identity: str, stored: HashingReader, out: HashingWriter) -> None:
-    fd, key_path = tempfile.mkstemp(prefix="restorable-age-", suffix=".key")
-    try:
-        # mkstemp creates the file 0600; write the key and close before age opens it.
-        with os.fdopen(fd, "w") as key_file:
-            key_file.write(identity + "\n")
+    with secret_file(identity + "\n", "age-identity") as key_file:
         proc = subprocess.Popen(
-            [age, "--decrypt", "--identity", key_path],
+            [age, "--decrypt", "--identity", key_file.path],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
+            env=child_env(),
+            pass_fds=key_file.pass_fds,
         )
+        # age holds its own copy of the descriptor: the parent needs none (one fewer to leak).
+        key_file.close()
         feed_error: list[BaseException] = []
         stderr_chunks: list[bytes] = []
 
@@ -187,8 +187,6 @@ def _decode_with_age_cli(age: str, identity: str, stored: HashingReader, out: Ha
         stderr = b"".join(stderr_chunks).decode("utf-8", "replace").strip()
         if returncode != 0:
             raise _age_error(stderr[-_STDERR_TAIL:])
-    finally:
-        os.unlink(key_path)
 
 
 def _age_error(stderr: str) -> RestorableError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 import time
@@ -48,8 +49,9 @@ def test_child_env_keeps_the_base_and_the_tools_prefix_only(parent_env):
 
 
 def test_postgres_child_env_has_the_passfile_and_no_password(parent_env):
-    env = pg_tools.child_env("/tmp/restorable-x.pgpass")
-    assert env["PGPASSFILE"] == "/tmp/restorable-x.pgpass"
+    with pg_tools.password_file(_conn()) as passfile:
+        env = pg_tools.child_env(passfile)
+        assert env["PGPASSFILE"] == f"/dev/fd/{passfile.fd}" and pg_tools.pass_fds(passfile) == (passfile.fd,)
     assert env["PGAPPNAME"] == pg_tools.APPLICATION_NAME
     assert "PGPASSWORD" not in env and "AIRFLOW_CONN_SHOP" not in env and "MYSQL_HISTFILE" not in env
     assert "PGPASSFILE" not in pg_tools.child_env(None)  # the parent's own file never passes
@@ -125,3 +127,25 @@ def test_remove_quietly(tmp_path):
     process.remove_quietly(str(path))
     process.remove_quietly(str(path))  # gone already: not an error
     assert not path.exists()
+
+
+# -- secrets handed to children as /dev/fd/N --------------------------------------------------
+def test_secret_file_is_readable_by_the_child_it_is_passed_to_and_named_nowhere(tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    with process.secret_file("hunter2\n", "pgpass") as secret:
+        assert os.readlink(f"/proc/self/fd/{secret.fd}").startswith("/memfd:restorable-pgpass")
+        assert os.stat(secret.path).st_mode & 0o777 == 0o600  # libpq refuses group/world access
+        read = subprocess.run(["cat", secret.path], pass_fds=secret.pass_fds, capture_output=True, text=True)
+        assert read.stdout == "hunter2\n"
+        unpassed = subprocess.run(["cat", secret.path], capture_output=True, text=True)
+        assert unpassed.returncode != 0  # close-on-exec: a child not given it cannot open it
+        assert list(tmp_path.iterdir()) == []
+        fd = secret.fd
+    assert secret.pass_fds == () and not os.path.exists(f"/proc/self/fd/{fd}")
+
+
+def test_mysql_option_file_is_in_memory(parent_env):
+    conn = ConnectionInfo(conn_id="m", conn_type="mysql", host="db", port=3306, login="u", password='p"w')
+    with mysql_tools.defaults_file(conn) as cnf:
+        text = subprocess.run(["cat", cnf.path], pass_fds=cnf.pass_fds, capture_output=True, text=True).stdout
+    assert cnf.path.startswith("/dev/fd/") and 'password="p\\"w"' in text

@@ -77,6 +77,33 @@ class RestorableOperator(BaseOperator):
     def database(self):
         return self.services.config.database(self.database_id)
 
+    def on_kill(self) -> None:
+        """Stop the running duty cleanly when Airflow stops the task.
+
+        Airflow 3's task runner (``airflow/sdk/execution_time/task_runner.py``, ``_on_term``)
+        answers SIGTERM by calling ``on_kill()`` from its signal handler, in the main thread, in
+        the middle of ``execute``; it raises nothing itself, and SIGKILL follows 5 s later.
+        Raising :class:`~restorable.exceptions.Interrupted` here unwinds ``execute`` through the
+        same clean-up paths as a failure or the CLI's SIGTERM: children stopped, upload aborted,
+        the database a restore created dropped, temp files removed; the task then fails (and
+        retries if it has retries left).
+
+        The runner also calls ``on_kill()`` after ``execute`` ended on its execution timeout, while
+        handling that ``AirflowTaskTimeout``; the clean-up has run by then, and raising would hide
+        the timeout, so an exception being handled means there is nothing to stop.
+        """
+        import signal
+        import sys
+
+        from restorable.exceptions import Interrupted
+
+        handled = sys.exc_info()[1]
+        if handled is not None:
+            self.log.info("on_kill while %s is handled: clean-up already under way", type(handled).__name__)
+            return
+        self.log.warning("task stopped (SIGTERM): stopping the children and cleaning up")
+        raise Interrupted(signal.SIGTERM)
+
     def scratch_name(self, context: Any) -> str:
         """The run's scratch database: the same for every task and try of one drill run."""
         from restorable.commands.restore_target import scratch_database_name

@@ -80,9 +80,9 @@ from restorable.engines.mysql.tools import (
     quote_ident,
 )
 from restorable.engines.process import (
+    SecretFile,
     StreamTail,
     failure_message,
-    remove_quietly,
     scrub,
     stop_process,
     tool_failure,
@@ -167,10 +167,10 @@ class MySQLDumpBackup(LogicalBackup):
 
     # -- capture -------------------------------------------------------------------------
     @staticmethod
-    def _dump_argv(tool: ClientTool, cnf: str, database: str, server: dict[str, Any]) -> list[str]:
+    def _dump_argv(tool: ClientTool, cnf: SecretFile, database: str, server: dict[str, Any]) -> list[str]:
         argv = [
             tool.path,
-            f"--defaults-extra-file={cnf}",  # must come first
+            f"--defaults-extra-file={cnf.path}",  # must come first
             "--single-transaction",
             "--quick",
             "--routines",
@@ -223,6 +223,7 @@ class MySQLDumpBackup(LogicalBackup):
                             stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE,
                             env=child_env(),
+                            pass_fds=cnf.pass_fds,
                             bufsize=0,
                         )
                         try:
@@ -234,7 +235,7 @@ class MySQLDumpBackup(LogicalBackup):
                     finally:
                         lcur.execute("UNLOCK TABLES")
                         lock_seconds = time.monotonic() - locked_at
-                    remove_quietly(cnf)  # the dump has connected; it reads the file only at start
+                    cnf.close()  # the dump has connected; it reads the file only at start
                 log.info("mysql global read lock released database=%s lock_seconds=%.4f", database, lock_seconds)
                 locker.close()
                 position["snapshot_time"] = taken_at.isoformat()
@@ -415,7 +416,7 @@ class MySQLDumpBackup(LogicalBackup):
         with defaults_file(conn) as cnf:
             argv = [
                 client.path,
-                f"--defaults-extra-file={cnf}",
+                f"--defaults-extra-file={cnf.path}",
                 "--binary-mode",
                 "--default-character-set=utf8mb4",
                 "--batch",
@@ -423,7 +424,12 @@ class MySQLDumpBackup(LogicalBackup):
                 database,
             ]
             proc = subprocess.Popen(
-                argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=child_env()
+                argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                env=child_env(),
+                pass_fds=cnf.pass_fds,
             )
             tail = StreamTail(proc.stderr, client.name)
 

@@ -1,20 +1,19 @@
 """MariaDB/MySQL client plumbing: connections, client programs, option files, child environments.
 
-Passwords reach ``mariadb-dump``/``mysqldump`` and ``mariadb``/``mysql`` through a 0600 option
-file given as ``--defaults-extra-file`` (the first argument), which lives only as long as the
-child needs it; never ``-p...`` on the command line and never ``MYSQL_PWD`` (removed from the
-child's environment in case the parent had it).
+Passwords reach ``mariadb-dump``/``mysqldump`` and ``mariadb``/``mysql`` through an option file
+given as ``--defaults-extra-file=/dev/fd/N`` (the first argument): an in-memory file the child
+inherits (``engines.process.secret_file``), with no name on disk that could outlive the process;
+never ``-p...`` on the command line and never ``MYSQL_PWD`` (removed from the child's environment
+in case the parent had it).
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-import os
 import re
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -118,8 +117,9 @@ def _option_value(value: str) -> str:
 
 
 @contextmanager
-def defaults_file(conn: ConnectionInfo) -> Iterator[str]:
-    """A 0600 option file with the connection's user, password, host and port ([client] group)."""
+def defaults_file(conn: ConnectionInfo) -> Iterator[process.SecretFile]:
+    """An in-memory option file with the connection's user, password, host and port ([client]
+    group); start the child with ``pass_fds=cnf.pass_fds`` and ``--defaults-extra-file=cnf.path``."""
     lines = ["[client]"]
     if conn.login:
         lines.append(f"user={_option_value(conn.login)}")
@@ -136,13 +136,8 @@ def defaults_file(conn: ConnectionInfo) -> Iterator[str]:
         ]
     for key, value in _ssl_options(conn).items():
         lines.append(f"ssl-{key}={_option_value(value)}")
-    fd, path = tempfile.mkstemp(prefix="restorable-my-", suffix=".cnf")  # mkstemp: mode 0600
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write("\n".join(lines) + "\n")
-        yield path
-    finally:
-        process.remove_quietly(path)
+    with process.secret_file("\n".join(lines) + "\n", "my.cnf") as cnf:
+        yield cnf
 
 
 def child_env() -> dict[str, str]:
@@ -170,7 +165,9 @@ def _probe(name: str) -> ClientTool | None:
     if not path:
         return None
     try:
-        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=20, check=False)
+        out = subprocess.run(
+            [path, "--version"], capture_output=True, text=True, timeout=20, check=False, env=child_env()
+        )
     except OSError:
         return None
     text = (out.stdout or out.stderr).strip()

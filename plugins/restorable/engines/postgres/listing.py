@@ -75,14 +75,16 @@ def list_archive() -> Iterator[DumpListing]:
     """A writable listing of a decoded archive; on exit, ``IntegrityError`` unless the table of
     contents and every data block parse. The listing's ``entries`` is the number of TOC entries."""
     pg_restore = pg_tools.find_pg_binary("pg_restore")
+    env = pg_tools.child_env(None)  # it reads a stream and connects nowhere: no password, no secrets
     lister = subprocess.Popen(
-        [pg_restore, "--list"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        [pg_restore, "--list"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
     )
     parser = subprocess.Popen(
         [pg_restore, "--file", os.devnull],
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        env=env,
     )
     assert lister.stdout and lister.stderr and parser.stderr
     entries = _LineCounter(lister.stdout)

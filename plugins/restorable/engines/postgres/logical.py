@@ -136,6 +136,7 @@ class PgDumpBackup(LogicalBackup):
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 env=pg_tools.child_env(passfile),
+                pass_fds=pg_tools.pass_fds(passfile),
             )
             dump = PgDumpProcess(proc, database)
             stack.callback(dump.close)
@@ -213,10 +214,11 @@ class PgDumpBackup(LogicalBackup):
         base_args = [pg_restore, "--no-password", "--exit-on-error", *pg_tools.connection_args(conn, database)]
         with pg_tools.password_file(conn) as passfile:
             env = pg_tools.child_env(passfile)
+            fds = pg_tools.pass_fds(passfile)
             if jobs <= 1:
-                yield from self._restore_streaming(base_args, env, database)
+                yield from self._restore_streaming(base_args, env, fds, database)
             else:
-                yield from self._restore_spooled(base_args, env, database, jobs)
+                yield from self._restore_spooled(base_args, env, fds, database, jobs)
         with pg_tools.connect(conn, pg_tools.maintenance_database(conn)) as admin:
             not_applied = apply_database_properties(
                 admin,
@@ -264,8 +266,12 @@ class PgDumpBackup(LogicalBackup):
         )
         return pg_restore
 
-    def _restore_streaming(self, args: list[str], env: dict[str, str], database: str) -> Iterator[IO[bytes]]:
-        proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    def _restore_streaming(
+        self, args: list[str], env: dict[str, str], fds: tuple[int, ...], database: str
+    ) -> Iterator[IO[bytes]]:
+        proc = subprocess.Popen(
+            args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, pass_fds=fds
+        )
         assert proc.stdin is not None and proc.stderr is not None
         tail = StreamTail(proc.stderr, "pg_restore")
         try:
@@ -286,7 +292,9 @@ class PgDumpBackup(LogicalBackup):
         if returncode != 0:
             raise self._restore_failure(returncode, tail, database)
 
-    def _restore_spooled(self, args: list[str], env: dict[str, str], database: str, jobs: int) -> Iterator[IO[bytes]]:
+    def _restore_spooled(
+        self, args: list[str], env: dict[str, str], fds: tuple[int, ...], database: str, jobs: int
+    ) -> Iterator[IO[bytes]]:
         spool_dir = os.environ.get("RESTORABLE_SPOOL_DIR") or tempfile.gettempdir()
         fd, path = tempfile.mkstemp(prefix=f"restorable-{database}-", suffix=".pgdump", dir=spool_dir)
         try:
@@ -300,6 +308,7 @@ class PgDumpBackup(LogicalBackup):
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
                 env=env,
+                pass_fds=fds,
             )
             assert proc.stderr is not None
             tail = StreamTail(proc.stderr, "pg_restore")

@@ -1,7 +1,8 @@
 """PostgreSQL client plumbing: connections, client binaries, password files, child environments.
 
-Passwords reach ``pg_dump``/``pg_restore`` through a 0600 ``PGPASSFILE`` that lives only as long
-as the child; the child's environment holds the file's path, never the password, and
+Passwords reach ``pg_dump``/``pg_restore`` through ``PGPASSFILE=/dev/fd/N``, an in-memory pgpass
+file inherited by the child (``engines.process.secret_file``): never a file with a name on disk,
+so none can outlive the process. The child's environment holds the path, never the password, and
 ``PGPASSWORD`` is removed from it in case the parent had one.
 """
 
@@ -13,7 +14,6 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -74,7 +74,9 @@ def parse_tool_version(output: str) -> str:
 def tool_version(path: str) -> str:
     """The version a client binary reports."""
     try:
-        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30, check=True)
+        out = subprocess.run(
+            [path, "--version"], capture_output=True, text=True, timeout=30, check=True, env=child_env(None)
+        )
     except (OSError, subprocess.SubprocessError) as exc:
         raise ToolError(f"cannot run {path} --version: {exc}") from exc
     return parse_tool_version(out.stdout)
@@ -188,28 +190,29 @@ def _pgpass_escape(value: str) -> str:
 
 
 @contextmanager
-def password_file(conn: ConnectionInfo) -> Iterator[str | None]:
-    """A 0600 pgpass file holding the connection's password, removed on exit (None if no password)."""
+def password_file(conn: ConnectionInfo) -> Iterator[process.SecretFile | None]:
+    """An in-memory pgpass file holding the connection's password (None if there is none); start
+    the child with ``pass_fds=pass_fds(passfile)``."""
     if not conn.password:
         yield None
         return
-    fd, path = tempfile.mkstemp(prefix="restorable-", suffix=".pgpass")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            # Host, port and database are wildcards: the file serves this one child only.
-            fh.write(f"*:*:*:{_pgpass_escape(conn.login or '*')}:{_pgpass_escape(conn.password)}\n")
-        yield path
-    finally:
-        process.remove_quietly(path)
+    # Host, port and database are wildcards: the file serves this block's children only.
+    line = f"*:*:*:{_pgpass_escape(conn.login or '*')}:{_pgpass_escape(conn.password)}\n"
+    with process.secret_file(line, "pgpass") as passfile:
+        yield passfile
 
 
-def child_env(passfile: str | None) -> dict[str, str]:
+def pass_fds(passfile: process.SecretFile | None) -> tuple[int, ...]:
+    """What ``subprocess.Popen(pass_fds=...)`` needs for the child to open ``passfile``."""
+    return passfile.pass_fds if passfile else ()
+
+
+def child_env(passfile: process.SecretFile | None) -> dict[str, str]:
     """Environment for a client tool: libpq's own variables without the password ones, the pgpass
     path if any (see ``engines.process.child_env`` for what else passes)."""
     env = process.child_env(tool_prefixes=("PG", "KRB5"), remove=("PGPASSWORD", "PGPASSFILE"))
     if passfile:
-        env["PGPASSFILE"] = passfile
+        env["PGPASSFILE"] = passfile.path
     env["PGAPPNAME"] = APPLICATION_NAME
     env.setdefault("PGCONNECT_TIMEOUT", str(CONNECT_TIMEOUT))
     return env

@@ -1,0 +1,60 @@
+"""Signals become an exception in the main thread, so a stopped command cleans up after itself.
+
+SIGTERM is how Airflow stops a task (a timeout, "mark failed", a worker shutdown; SIGKILL follows
+5 s later) and how ``kill`` and most supervisors stop a command; SIGINT is Ctrl-C. Both raise
+:class:`~restorable.exceptions.Interrupted` where the main thread is, and the ``except
+BaseException``/``finally`` paths that already handle failures do the rest: stop the child
+tools, abort the multipart upload, drop the database a restore created, remove temp files.
+
+Only the first signal raises: a second one while the clean-up runs is logged and ignored, so the
+clean-up is not cut short (SIGKILL remains for the impatient).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from restorable.exceptions import Interrupted
+
+log = logging.getLogger(__name__)
+
+#: The signals a command treats as "stop now, cleanly".
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+_raised = threading.Event()
+
+
+def raise_interrupted(signum: int) -> None:
+    """Raise :class:`Interrupted` for ``signum`` unless one was raised already (then log it)."""
+    if _raised.is_set():
+        log.warning("signal=%s received again while stopping: finishing the clean-up", signal.Signals(signum).name)
+        return
+    _raised.set()
+    log.warning("signal=%s received: stopping and cleaning up", signal.Signals(signum).name)
+    raise Interrupted(signum)
+
+
+def _handler(signum: int, frame: Any) -> None:
+    raise_interrupted(signum)
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """Within the block, SIGTERM and SIGINT raise :class:`Interrupted` in the main thread; the
+    previous handlers come back afterwards. Outside the main thread (where Python cannot install
+    handlers) it changes nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _raised.clear()
+    previous = {signum: signal.signal(signum, _handler) for signum in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
