@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from restorable.exceptions import IntegrityError, NotFound, StorageError
 from restorable.logs import backup_log
 from restorable.repository.layout import KeyKind, Layout, ParsedKey
+from restorable.repository.lease import LEASE_SECONDS, write_lease
 from restorable.repository.manifest import BackupManifest, iso, parse_iso, utcnow
 from restorable.storage.types import ObjectInfo
 
@@ -182,6 +183,12 @@ class Catalog:
         key = self.layout.summary_key(manifest.database_id, manifest.backup_id)
         body = summary_document(manifest, document or manifest_document(manifest))
         self.store.put_json(key, body, lock_mode=lock_mode, retain_until=retain_until)
+        return key
+
+    def write_lease(self, database_id: str, backup_id: str, *, seconds: float = LEASE_SECONDS) -> str:
+        """Mark a backup as in flight (``hold_lease`` does this for a running backup)."""
+        key = self.layout.lease_key(database_id, backup_id)
+        write_lease(self.store, key, database_id, backup_id, seconds=seconds)
         return key
 
     def has_manifest(self, database_id: str, backup_id: str) -> bool:
