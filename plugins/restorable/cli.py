@@ -155,18 +155,35 @@ def cmd_list(args: argparse.Namespace, services: Services) -> int:
     ids = [args.database] if args.database else catalog.database_ids()
     rows = []
     for db in ids:
-        for entry in catalog.entries(db):
-            s = entry.manifest.summary()
-            last = entry.verifications[-1] if entry.verifications else None
+        scan = catalog.scan(db)
+        for entry in scan.entries:
+            last = entry.last_check
             rows.append(
                 {
-                    **s,
+                    **{k: v for k, v in entry.summary.items() if k not in ("object_keys", "summary_format")},
                     "verified": entry.verified,
-                    "last_check": f"{last['kind']}:{'ok' if last.get('ok') else 'FAILED'}" if last else None,
+                    "last_check": f"{last['kind']}:{'ok' if last['ok'] else 'FAILED'}" if last else None,
+                    "damaged": None,
                 }
             )
+        # A damaged backup is listed, with why, so it is neither forgotten nor trusted.
+        for broken in scan.damaged:
+            rows.append(
+                {
+                    "database_id": db,
+                    "backup_id": broken.backup_id,
+                    "created_at": broken.created_at,
+                    "verified": False,
+                    "last_check": None,
+                    "damaged": broken.reason,
+                }
+            )
+        rows.sort(key=lambda r: (r["database_id"], r["created_at"], r["backup_id"]))
     lines = [f"{'DATABASE':12} {'BACKUP ID':26} {'CREATED':21} {'DUMP':>11} {'STORED':>11} {'VERIFIED':9} LAST CHECK"]
     for r in rows:
+        if r["damaged"]:
+            lines.append(f"{r['database_id']:12} {r['backup_id']:26} {r['created_at'][:19]:21} DAMAGED: {r['damaged']}")
+            continue
         lines.append(
             f"{r['database_id']:12} {r['backup_id']:26} {r['created_at'][:19]:21} "
             f"{human_bytes(r['plain_bytes']):>11} {human_bytes(r['stored_bytes']):>11} "

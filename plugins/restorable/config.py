@@ -11,6 +11,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -334,6 +335,28 @@ def _database(data: Any, where: str, env: Mapping[str, str], comp: CompressionCo
     return db
 
 
+#: The backup task's ``execution_timeout`` (the DAG factory sets it): no backup streams for longer.
+BACKUP_EXECUTION_TIMEOUT = timedelta(hours=12)
+#: The lifecycle's default ``orphan_min_age``.
+DEFAULT_ORPHAN_MIN_AGE = "1d"
+
+
+def _check_orphan_min_age(lifecycle: Any, path: Path) -> None:
+    """Refuse an ``orphan_min_age`` that could take a backup still streaming for an orphan."""
+    if not isinstance(lifecycle, Mapping):
+        raise ConfigError(f"{path}: lifecycle must be a mapping")
+    from restorable.lifecycle.policy import format_duration, parse_duration
+
+    where = f"{path}: lifecycle.orphan_min_age"
+    age = parse_duration(lifecycle.get("orphan_min_age", DEFAULT_ORPHAN_MIN_AGE), where=where)
+    if age < BACKUP_EXECUTION_TIMEOUT:
+        raise ConfigError(
+            f"{where}: {format_duration(age)} is shorter than the backup's execution timeout "
+            f"({format_duration(BACKUP_EXECUTION_TIMEOUT)}): the lifecycle could abort a backup still uploading",
+            hint=f'Set it to at least "{format_duration(BACKUP_EXECUTION_TIMEOUT)}" (the default is "1d")',
+        )
+
+
 def parse_config(data: Any, path: Path, environ: Mapping[str, str] | None = None) -> RestorableConfig:
     env = os.environ if environ is None else environ
     top = _Fields(data if data is not None else {}, str(path), env)
@@ -347,6 +370,7 @@ def parse_config(data: Any, path: Path, environ: Mapping[str, str] | None = None
         alerts = AlertsConfig(af.text("webhook_conn_id", None), af.text("runbook_url", "docs/runbooks"))
         af.check_unknown()
     lifecycle = top.raw("lifecycle", {}) or {}
+    _check_orphan_min_age(lifecycle, path)
     entries = top.raw("databases", required=True)
     if not isinstance(entries, list) or not entries:
         raise ConfigError(f"{path}: databases must be a non-empty list")

@@ -228,3 +228,11 @@ def test_object_lock_of_a_database_policy_wins_over_the_storage_default():
     assert config.object_lock_for("shop") == ("GOVERNANCE", 7)
     del data["storage"]["object_lock"]
     assert parse_config(data, Path("x.yaml"), {}).object_lock_for("shop") is None
+
+
+def test_orphan_min_age_shorter_than_the_backup_timeout_is_refused():
+    data = {**base(), "lifecycle": {"orphan_min_age": "1h"}}
+    message = error_for(data)
+    assert "lifecycle.orphan_min_age" in message and "execution timeout" in message and "12h" in message
+    assert "not a duration" in error_for({**base(), "lifecycle": {"orphan_min_age": "soon"}})
+    parse_config({**base(), "lifecycle": {"orphan_min_age": "12h"}}, Path("x.yaml"), {})

@@ -33,7 +33,7 @@ from restorable.airflow.operators import (
 )
 from restorable.airflow.operators.restore import OverwriteApprovalOperator, PlanRestoreOperator
 from restorable.airflow.retry import RETRY_POLICY
-from restorable.config import DatabaseConfig, RestorableConfig, load_config
+from restorable.config import BACKUP_EXECUTION_TIMEOUT, DatabaseConfig, RestorableConfig, load_config
 from restorable.exceptions import ConfigError
 
 START_DATE = datetime(2024, 1, 1, tzinfo=UTC)
@@ -100,7 +100,7 @@ def build_backup_dag(
     ) as dag:
         pool = source_pool(db)
         preflight = PreflightOperator(task_id="preflight", pool=pool, **common)
-        backup = BackupOperator(task_id="backup", pool=pool, execution_timeout=timedelta(hours=12), **common)
+        backup = BackupOperator(task_id="backup", pool=pool, execution_timeout=BACKUP_EXECUTION_TIMEOUT, **common)
         verify = VerifyChecksumOperator(
             task_id="verify_checksum", backup_id="{{ ti.xcom_pull(task_ids='backup')['backup_id'] }}", **common
         )

@@ -16,6 +16,7 @@ from typing import Any
 from restorable.engines import engine_for
 from restorable.exceptions import RestorableError
 from restorable.logs import backup_log
+from restorable.repository.lease import hold_lease
 from restorable.repository.manifest import DUMP, BackupManifest, StoredObject, iso, new_backup_id, utcnow
 from restorable.repository.sealed import write_sealed
 from restorable.services import Services
@@ -91,80 +92,82 @@ def run_backup(
     key = catalog.layout.data_key(database_id, backup_id, engine.logical.data_suffix)
     store = catalog.store
     log.info("backup starting", engine=db.engine, source=source.describe(), key=key)
-    t1 = time.monotonic()
-    try:
-        with engine.logical.capture_streaming(source) as (pending, dump):
-            timings["snapshot_seconds"] = time.monotonic() - t1
+    # While it streams the backup holds a lease: the lifecycle never takes it for an orphan.
+    with hold_lease(store, catalog.layout.lease_key(database_id, backup_id), database_id, backup_id):
+        t1 = time.monotonic()
+        try:
+            with engine.logical.capture_streaming(source) as (pending, dump):
+                timings["snapshot_seconds"] = time.monotonic() - t1
 
-            def progress(plain_bytes: int) -> None:
-                # Counting failed (rights, a lost connection): stop streaming now, not at the end.
-                pending.raise_if_failed()
-                if on_progress is not None:
-                    on_progress(plain_bytes)
+                def progress(plain_bytes: int) -> None:
+                    # Counting failed (rights, a lost connection): stop streaming now, not at the end.
+                    pending.raise_if_failed()
+                    if on_progress is not None:
+                        on_progress(plain_bytes)
 
-            with store.multipart_upload(key, lock_mode=lock_mode, retain_until=retain_until) as upload:
-                digests = encode_stream(
-                    dump.stdout,
-                    upload,
-                    recipients=config.encryption.recipients,
-                    level=db.compression.level,
-                    threads=db.compression.threads,
-                    on_progress=progress,
-                )
-                # Inside the upload: a failed dump or metadata reading must abort it, not complete it.
-                dump.finish()
-                metadata = pending.result()
-            timings["metadata_seconds"] = pending.seconds or 0.0
-    except RestorableError as exc:
-        exc.database = exc.database or database_id
-        exc.backup_id = exc.backup_id or backup_id
-        log.error("backup failed; nothing committed", error=type(exc).__name__)
-        raise
-    timings["stream_seconds"] = time.monotonic() - t1
-    result = upload.result
-    # Before the manifest (the commit): a crash in between leaves an orphan, never a manifest
-    # pointing at values it cannot restore. A retried run overwrites it (a new version).
-    sealed = write_sealed(
-        store,
-        catalog.layout.sealed_key(database_id, backup_id),
-        metadata.sealed,
-        config.encryption.recipients,
-        lock_mode=lock_mode,
-        retain_until=retain_until,
-    )
-    finished = utcnow()
-    timings["total_seconds"] = time.monotonic() - t0
-    metadata.tools = {**tools, **metadata.tools}
-    manifest = BackupManifest(
-        backup_id=backup_id,
-        database_id=database_id,
-        engine=db.engine,
-        dump_format=engine.logical.dump_format,
-        created_at=iso(started),
-        finished_at=iso(finished),
-        objects=[
-            StoredObject(
-                key=key,
-                plain_bytes=digests.plain_bytes,
-                stored_bytes=digests.stored_bytes,
-                plain_sha256=digests.plain_sha256,
-                stored_sha256=digests.stored_sha256,
-                parts=result.parts,
-                part_size=storage.part_size,
-                version_id=result.version_id,
-                role=DUMP,
-            ),
-        ],
-        metadata=metadata,
-        compression={"algorithm": "zstd", "level": db.compression.level, "frame_checksum": True},
-        encryption={"format": "age", "recipients": list(config.encryption.recipients)},
-        object_lock={"mode": lock_mode, "retain_until": iso(retain_until)} if retain_until else None,
-        timings={k: round(v, 3) for k, v in timings.items()},
-        run=run or {"by": "cli", "host": socket.gethostname()},
-        source={"conn_id": db.conn_id, "host": source.host, "port": source.port, "database": source.schema},
-        sealed=sealed,
-    )
-    catalog.write_manifest(manifest, lock_mode=lock_mode, retain_until=retain_until)
+                with store.multipart_upload(key, lock_mode=lock_mode, retain_until=retain_until) as upload:
+                    digests = encode_stream(
+                        dump.stdout,
+                        upload,
+                        recipients=config.encryption.recipients,
+                        level=db.compression.level,
+                        threads=db.compression.threads,
+                        on_progress=progress,
+                    )
+                    # Inside the upload: a failed dump or metadata reading must abort it, not complete it.
+                    dump.finish()
+                    metadata = pending.result()
+                timings["metadata_seconds"] = pending.seconds or 0.0
+        except RestorableError as exc:
+            exc.database = exc.database or database_id
+            exc.backup_id = exc.backup_id or backup_id
+            log.error("backup failed; nothing committed", error=type(exc).__name__)
+            raise
+        timings["stream_seconds"] = time.monotonic() - t1
+        result = upload.result
+        # Before the manifest (the commit): a crash in between leaves an orphan, never a manifest
+        # pointing at values it cannot restore. A retried run overwrites it (a new version).
+        sealed = write_sealed(
+            store,
+            catalog.layout.sealed_key(database_id, backup_id),
+            metadata.sealed,
+            config.encryption.recipients,
+            lock_mode=lock_mode,
+            retain_until=retain_until,
+        )
+        finished = utcnow()
+        timings["total_seconds"] = time.monotonic() - t0
+        metadata.tools = {**tools, **metadata.tools}
+        manifest = BackupManifest(
+            backup_id=backup_id,
+            database_id=database_id,
+            engine=db.engine,
+            dump_format=engine.logical.dump_format,
+            created_at=iso(started),
+            finished_at=iso(finished),
+            objects=[
+                StoredObject(
+                    key=key,
+                    plain_bytes=digests.plain_bytes,
+                    stored_bytes=digests.stored_bytes,
+                    plain_sha256=digests.plain_sha256,
+                    stored_sha256=digests.stored_sha256,
+                    parts=result.parts,
+                    part_size=storage.part_size,
+                    version_id=result.version_id,
+                    role=DUMP,
+                ),
+            ],
+            metadata=metadata,
+            compression={"algorithm": "zstd", "level": db.compression.level, "frame_checksum": True},
+            encryption={"format": "age", "recipients": list(config.encryption.recipients)},
+            object_lock={"mode": lock_mode, "retain_until": iso(retain_until)} if retain_until else None,
+            timings={k: round(v, 3) for k, v in timings.items()},
+            run=run or {"by": "cli", "host": socket.gethostname()},
+            source={"conn_id": db.conn_id, "host": source.host, "port": source.port, "database": source.schema},
+            sealed=sealed,
+        )
+        catalog.write_manifest(manifest, lock_mode=lock_mode, retain_until=retain_until)
     log.info(
         "backup committed",
         plain_bytes=digests.plain_bytes,

@@ -143,7 +143,8 @@ def _restore_logical(
     if manifest.sealed:
         # Before the target is touched: a wrong identity fails here, as it would on the data.
         metadata = replace(metadata, sealed=open_sealed(store, manifest, identity))
-    body = store.open_read(dump.key)
+    # The version the manifest recorded: a newer one written over it is not what was backed up.
+    body = store.open_read(dump.key, version_id=dump.version_id)
     sink = None
     try:
         with ExitStack() as stack:

@@ -13,9 +13,9 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from restorable.engines import engine_for
-from restorable.exceptions import DecryptionError, IntegrityError, RestorableError, StorageError
+from restorable.exceptions import DecryptionError, IntegrityError, NotFound, RestorableError, StorageError
 from restorable.logs import backup_log
-from restorable.repository.manifest import DUMP, StoredObject
+from restorable.repository.manifest import DUMP, BackupManifest, StoredObject
 from restorable.repository.sealed import open_sealed, read_sealed
 from restorable.services import Services
 
@@ -25,10 +25,10 @@ if TYPE_CHECKING:
 READ_SIZE = 1 << 20
 
 
-def _checksum(store: Store, key: str) -> tuple[str, int]:
+def _checksum(store: Store, key: str, version_id: str | None) -> tuple[str, int]:
     digest = hashlib.sha256()
     size = 0
-    body = store.open_read(key)
+    body = store.open_read(key, version_id=version_id)
     try:
         while chunk := body.read(READ_SIZE):
             digest.update(chunk)
@@ -47,6 +47,41 @@ def _compare(obj: StoredObject, found_sha256: str, found_bytes: int) -> list[str
     return problems
 
 
+def _version_problems(store: Store, obj: StoredObject) -> list[str]:
+    """A newer version or a delete marker over the version the manifest recorded: tampering."""
+    if obj.version_id in (None, "null"):
+        return []  # an unversioned bucket records no version to hold on to
+    current = store.head(obj.key, checksum=False)
+    if current is None:
+        return [f"stored object {obj.key} is hidden by a delete marker over the recorded version {obj.version_id}"]
+    if current.get("VersionId") != obj.version_id:
+        return [
+            f"stored object {obj.key} has a newer version {current.get('VersionId')} over the recorded "
+            f"version {obj.version_id} (tampering, or a rewrite: restores keep reading the recorded one)"
+        ]
+    return []
+
+
+def _read_manifest(services: Services, database_id: str, backup_id: str, kind: str) -> BackupManifest:
+    """The manifest to verify; a damaged one of a named backup is recorded as a failed verification."""
+    catalog = services.catalog("restore")
+    try:
+        return catalog.read_manifest(database_id, backup_id)
+    except IntegrityError as exc:
+        if backup_id != "latest":
+            _record(services, database_id, backup_id, kind, {"ok": False, "problems": [exc.message]})
+        raise
+
+
+def _record(services: Services, database_id: str, backup_id: str, kind: str, record: dict[str, Any]) -> str | None:
+    try:
+        return services.catalog("backup").record(database_id, backup_id, kind, record)
+    except StorageError as exc:
+        # During an incident an operator may hold read-only credentials: the verdict still counts.
+        backup_log(__name__, database_id, backup_id).warning("verification result not recorded", error=exc.message)
+        return None
+
+
 def _deep_read_dump(
     store: Store, engine_name: str, obj: StoredObject, identity: str, record: dict[str, Any]
 ) -> tuple[str, int]:
@@ -54,7 +89,7 @@ def _deep_read_dump(
     from restorable.stream.decode import decode_stream
 
     engine = engine_for(engine_name)
-    body = store.open_read(obj.key)
+    body = store.open_read(obj.key, version_id=obj.version_id)
     try:
         with engine.logical.list_dump() as lister:
             digests = decode_stream(body, lister, identity=identity)
@@ -81,24 +116,30 @@ def verify_backup(
     # Reading needs only the restore reader's rights; the record is written with the backup
     # writer's (put, no delete): verification is part of making a backup.
     catalog = services.catalog("restore")
-    manifest = catalog.read_manifest(database_id, backup_id)
+    kind = "deep" if deep else "checksum"
+    manifest = _read_manifest(services, database_id, backup_id, kind)
     backup_id = manifest.backup_id
     log = backup_log(__name__, database_id, backup_id)
     started = time.monotonic()
-    kind = "deep" if deep else "checksum"
     record: dict[str, Any] = {"kind_of_backup": manifest.kind, "objects": []}
     problems: list[str] = []
     try:
         for obj in manifest.objects:
             read_plain = deep and obj.role == DUMP
-            if read_plain:
-                found, size = _deep_read_dump(
-                    catalog.store, manifest.engine, obj, identity or services.identity(), record
-                )
-            else:
-                found, size = _checksum(catalog.store, obj.key)
+            tampered = _version_problems(catalog.store, obj)
+            try:
+                if read_plain:
+                    found, size = _deep_read_dump(
+                        catalog.store, manifest.engine, obj, identity or services.identity(), record
+                    )
+                else:
+                    found, size = _checksum(catalog.store, obj.key, obj.version_id)
+            except NotFound:
+                problems.extend(tampered or [f"stored object {obj.key} is missing (version {obj.version_id})"])
+                record["objects"].append({"key": obj.key, "role": obj.role, "ok": False, "missing": True})
+                continue
             # The stored bytes first: a plain mismatch follows from a stored one, not the reverse.
-            checked = _compare(obj, found, size)
+            checked = tampered + _compare(obj, found, size)
             if read_plain and record["found_plain_sha256"] != obj.plain_sha256:
                 checked.append(
                     f"plain dump sha256 {record['found_plain_sha256']} differs from the manifest's {obj.plain_sha256}"
@@ -119,10 +160,13 @@ def verify_backup(
         if manifest.sealed:
             # The sealed settings are part of what a restore needs: re-read them too (and, deep,
             # decrypt them: a wrong key raises DecryptionError like the data's).
-            if deep:
-                open_sealed(catalog.store, manifest, identity or services.identity())
-            elif read_sealed(catalog.store, manifest)[1] != manifest.sealed["sha256"]:
-                problems.append(f"{manifest.sealed['key']} differs from the sha256 in the manifest")
+            try:
+                if deep:
+                    open_sealed(catalog.store, manifest, identity or services.identity())
+                elif read_sealed(catalog.store, manifest)[1] != manifest.sealed["sha256"]:
+                    problems.append(f"{manifest.sealed['key']} differs from the sha256 in the manifest")
+            except NotFound:
+                problems.append(f"sealed object {manifest.sealed['key']} is missing")
             record["sealed_sha256"] = manifest.sealed["sha256"]
     except DecryptionError:
         raise  # a wrong key says nothing about the backup
@@ -133,12 +177,7 @@ def verify_backup(
         exc.database, exc.backup_id = exc.database or database_id, exc.backup_id or backup_id
         raise
     record.update(ok=not problems, problems=problems, seconds=round(time.monotonic() - started, 3))
-    try:
-        record["record_key"] = services.catalog("backup").record(database_id, backup_id, kind, record)
-    except StorageError as exc:
-        # During an incident an operator may hold read-only credentials: the verdict still counts.
-        record["record_key"] = None
-        log.warning("verification result not recorded in the bucket", error=exc.message)
+    record["record_key"] = _record(services, database_id, backup_id, kind, record)
     if problems:
         log.error("verification failed", kind=kind, problems=len(problems))
         raise IntegrityError(

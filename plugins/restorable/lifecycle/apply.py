@@ -39,6 +39,7 @@ from restorable.lifecycle.plan import BackupSummary, Decision, plan
 from restorable.lifecycle.policy import RetentionPolicy
 from restorable.repository.catalog import is_verified
 from restorable.repository.layout import KeyKind, Layout, backup_object_kind
+from restorable.repository.lease import lease_expiry
 from restorable.repository.manifest import stored_objects_of
 
 if TYPE_CHECKING:
@@ -470,6 +471,19 @@ def _transition_backup(store: Store, key_prefix: str, storage_class: str, purge_
     return moved
 
 
+def _live_leases(store: Store, layout: Layout, scan: BucketScan, now: datetime) -> set[tuple[str, str]]:
+    """(database, backup_id) of the uncommitted backups whose lease has not expired: still streaming."""
+    live = set()
+    for orphan in scan.orphans:
+        key = layout.lease_key(orphan.database, orphan.backup_id)
+        if key in orphan.keys:
+            expires = lease_expiry(store, key)
+            if expires is not None and expires > now:
+                log.info("lifecycle spares a backup in flight key=%s lease_until=%s", key, _iso(expires))
+                live.add((orphan.database, orphan.backup_id))
+    return live
+
+
 def _clean_orphans(
     store: Store,
     scan: BucketScan,
@@ -479,9 +493,13 @@ def _clean_orphans(
     dry_run: bool,
     purge_versions: bool,
 ) -> None:
+    layout = Layout(scan.prefix)
+    # A lease is about wall-clock time (renewed while the dump streams), whatever the run's date.
+    lease_now = max(now, datetime.now(UTC))
+    in_flight = _live_leases(store, layout, scan, lease_now)
     for orphan in scan.orphans:
         age = now - orphan.last_modified
-        if age < min_age:
+        if age < min_age or (orphan.database, orphan.backup_id) in in_flight:
             continue
         outcome = Outcome(
             orphan.database,
@@ -509,7 +527,6 @@ def _clean_orphans(
             continue
         report.orphans_removed.append(outcome)
 
-    layout = Layout(scan.prefix)
     base = layout.root
     try:
         uploads = store.list_multipart_uploads(base)
@@ -523,6 +540,8 @@ def _clean_orphans(
         parsed = layout.parse(upload.key)
         if not (parsed.is_backup_object or parsed.kind in (KeyKind.WAL, KeyKind.BINLOG)):
             continue  # another tool's upload under our prefix: not ours to abort
+        if (parsed.database, parsed.backup_id) in in_flight:
+            continue  # a live backup's upload: its lease has not expired
         outcome = Outcome(
             parsed.database or "",
             parsed.backup_id,

@@ -6,14 +6,19 @@ else is needed to find and restore a backup: no Airflow metadata, no local state
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from restorable.exceptions import NotFound, StorageError
+from restorable.exceptions import IntegrityError, NotFound, StorageError
+from restorable.logs import backup_log
 from restorable.repository.layout import KeyKind, Layout, ParsedKey
-from restorable.repository.manifest import BackupManifest, iso, utcnow
+from restorable.repository.lease import LEASE_SECONDS, write_lease
+from restorable.repository.manifest import BackupManifest, iso, parse_iso, utcnow
+from restorable.storage.types import ObjectInfo
 
 if TYPE_CHECKING:
     from restorable.storage.protocol import Store
@@ -31,18 +36,115 @@ def is_verified(records: Iterable[Mapping[str, Any]]) -> bool:
     return bool(checks) and bool(checks[-1].get("ok")) and any(r.get("ok") for r in checks)
 
 
+#: What a summary must hold, beyond what ``BackupManifest.summary`` gives, to stand in for its manifest.
+SUMMARY_FORMAT = "restorable.summary/1"
+
+
+def manifest_document(manifest: BackupManifest) -> bytes:
+    """The manifest as stored: indented, key-sorted UTF-8 JSON (its size is recorded in the summary)."""
+    return json.dumps(manifest.to_dict(), indent=2, sort_keys=True, default=str).encode() + b"\n"
+
+
+def summary_document(manifest: BackupManifest, document: bytes) -> dict[str, Any]:
+    """What listing and picking need of a backup, so they never download its manifest in full."""
+    return {
+        **manifest.summary(),
+        "summary_format": SUMMARY_FORMAT,
+        "manifest_format": manifest.format,
+        "dump_format": manifest.dump_format,
+        "finished_at": manifest.finished_at,
+        "object_keys": stored_keys(manifest),
+        "manifest_bytes": len(document),
+        "manifest_sha256": hashlib.sha256(document).hexdigest(),
+    }
+
+
+def stored_keys(manifest: BackupManifest) -> list[str]:
+    """Every object a restore of ``manifest`` reads: its stored objects and its sealed settings."""
+    keys = [o.key for o in manifest.objects]
+    return [*keys, manifest.sealed["key"]] if manifest.sealed and manifest.sealed.get("key") else keys
+
+
+def _verification_kind(key: str) -> str:
+    """``.../verifications/<stamp>-<kind>.json`` -> ``<kind>``."""
+    return key.rsplit("/", 1)[-1].removesuffix(".json").partition("-")[2]
+
+
 @dataclass
-class CatalogEntry:
-    manifest: BackupManifest
-    verifications: list[dict[str, Any]]
+class DamagedBackup:
+    """A committed backup whose manifest cannot be used: listed as DAMAGED, never picked."""
+
+    database_id: str
+    backup_id: str
+    key: str
+    reason: str
 
     @property
-    def backup_id(self) -> str:
-        return self.manifest.backup_id
+    def created_at(self) -> str:
+        """When the backup started, as its id says (the manifest that records it is unreadable)."""
+        return iso(datetime.strptime(self.backup_id[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC))
+
+
+@dataclass
+class CatalogEntry:
+    """A committed backup as listing sees it: its summary, and its manifest read only when asked for."""
+
+    catalog: Catalog = field(repr=False)
+    database_id: str
+    backup_id: str
+    summary: dict[str, Any]
+    #: Verification record keys, oldest first (the records are read only when asked for).
+    verification_keys: list[str] = field(default_factory=list)
+    #: Current keys under the backup's prefix, from the listing.
+    present: frozenset[str] = frozenset()
+    _manifest: BackupManifest | None = field(default=None, repr=False)
+    _verifications: list[dict[str, Any]] | None = field(default=None, repr=False)
+    _last_check: dict[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def manifest(self) -> BackupManifest:
+        if self._manifest is None:
+            self._manifest = self.catalog.read_manifest(self.database_id, self.backup_id)
+        return self._manifest
+
+    @property
+    def created(self) -> datetime:
+        return parse_iso(self.summary["created_at"])
+
+    @property
+    def verifications(self) -> list[dict[str, Any]]:
+        if self._verifications is None:
+            self._verifications = [self.catalog.store.get_json(k) for k in self.verification_keys]
+        return self._verifications
+
+    @property
+    def last_check(self) -> dict[str, Any] | None:
+        """Kind and verdict of the newest verification record (one small read), or None."""
+        checks = [k for k in self.verification_keys if _verification_kind(k) in VERIFICATION_KINDS]
+        if not checks:
+            return None
+        if self._last_check is None:
+            record = self.catalog.store.get_json(checks[-1])
+            self._last_check = {"kind": record.get("kind"), "ok": bool(record.get("ok"))}
+        return self._last_check
 
     @property
     def verified(self) -> bool:
-        return is_verified(self.verifications)
+        # is_verified on the newest check alone: "latest ok" implies "one ok".
+        last = self.last_check
+        return last is not None and is_verified([last])
+
+    @property
+    def missing_objects(self) -> list[str]:
+        return [k for k in self.summary.get("object_keys", []) if k not in self.present]
+
+
+@dataclass
+class CatalogScan:
+    """One database's committed backups: the intact ones (oldest first) and the damaged ones."""
+
+    entries: list[CatalogEntry]
+    damaged: list[DamagedBackup]
 
 
 class Catalog:
@@ -55,19 +157,51 @@ class Catalog:
     def write_manifest(
         self, manifest: BackupManifest, *, lock_mode: str | None = None, retain_until: datetime | None = None
     ) -> str:
+        """Write the summary, then the manifest (the commit); return the manifest's key."""
         key = self.layout.manifest_key(manifest.database_id, manifest.backup_id)
-        self.store.put_json(key, manifest.to_dict(), if_none_match=True, lock_mode=lock_mode, retain_until=retain_until)
+        document = manifest_document(manifest)
+        self.write_summary(manifest, document, lock_mode=lock_mode, retain_until=retain_until)
+        self.store.put_bytes(
+            key,
+            document,
+            if_none_match=True,
+            lock_mode=lock_mode,
+            retain_until=retain_until,
+            content_type="application/json",
+        )
+        return key
+
+    def write_summary(
+        self,
+        manifest: BackupManifest,
+        document: bytes | None = None,
+        *,
+        lock_mode: str | None = None,
+        retain_until: datetime | None = None,
+    ) -> str:
+        """The backup's summary (a retried run overwrites a stale one: it is checked against the manifest)."""
+        key = self.layout.summary_key(manifest.database_id, manifest.backup_id)
+        body = summary_document(manifest, document or manifest_document(manifest))
+        self.store.put_json(key, body, lock_mode=lock_mode, retain_until=retain_until)
+        return key
+
+    def write_lease(self, database_id: str, backup_id: str, *, seconds: float = LEASE_SECONDS) -> str:
+        """Mark a backup as in flight (``hold_lease`` does this for a running backup)."""
+        key = self.layout.lease_key(database_id, backup_id)
+        write_lease(self.store, key, database_id, backup_id, seconds=seconds)
         return key
 
     def has_manifest(self, database_id: str, backup_id: str) -> bool:
         return self.store.exists(self.layout.manifest_key(database_id, backup_id))
 
     def read_manifest(self, database_id: str, backup_id: str) -> BackupManifest:
+        """The manifest of one backup (``latest``: see ``pick``); IntegrityError naming its key when damaged."""
         if backup_id == "latest":
             return self.pick(database_id).manifest
         key = self.layout.manifest_key(database_id, backup_id)
         try:
             data = self.store.get_json(key)
+            manifest = BackupManifest.from_dict(data)
         except NotFound:
             raise NotFound(
                 f"no backup {backup_id} of {database_id} in the bucket (no {key})",
@@ -75,7 +209,44 @@ class Catalog:
                 backup_id=backup_id,
                 hint=f"List the backups with: restorable list {database_id}",
             ) from None
-        return BackupManifest.from_dict(data)
+        except IntegrityError as exc:
+            raise self._damaged(key, database_id, backup_id, exc.message) from None
+        if (manifest.database_id, manifest.backup_id) != (database_id, backup_id):
+            raise self._damaged(
+                key,
+                database_id,
+                backup_id,
+                f"it names database_id {manifest.database_id!r} and backup_id {manifest.backup_id!r}",
+            )
+        foreign = self.foreign_objects(manifest)
+        if foreign:
+            raise self._damaged(
+                key,
+                database_id,
+                backup_id,
+                f"it lists objects not under its own backup {self.layout.backup_prefix(database_id, backup_id)}: "
+                + ", ".join(foreign),
+            )
+        return manifest
+
+    @staticmethod
+    def _damaged(key: str, database_id: str, backup_id: str, reason: str) -> IntegrityError:
+        return IntegrityError(
+            f"manifest {key} is damaged: {reason}",
+            database=database_id,
+            backup_id=backup_id,
+            hint="Do not rely on this backup; restore another one (restorable list shows which are intact)",
+        )
+
+    def foreign_objects(self, manifest: BackupManifest) -> list[str]:
+        """Keys ``manifest`` lists that are not objects of its own backup (copied from another one)."""
+        foreign = []
+        for key in stored_keys(manifest):
+            parsed = self.layout.parse(key)
+            own = (parsed.database, parsed.backup_id) == (manifest.database_id, manifest.backup_id)
+            if not (own and parsed.kind in (KeyKind.DATA, KeyKind.SEALED, KeyKind.BACKUP_OTHER)):
+                foreign.append(key)
+        return foreign
 
     def backup_ids(self, database_id: str) -> list[str]:
         """Ids of committed backups (those with a manifest), oldest first."""
@@ -90,22 +261,66 @@ class Catalog:
             if parsed.kind is kind:
                 yield parsed
 
-    def entries(self, database_id: str) -> list[CatalogEntry]:
-        """Every committed backup with its verification records, oldest first."""
-        manifests: dict[str, str] = {}
-        records: dict[str, list[str]] = {}
+    def scan(self, database_id: str) -> CatalogScan:
+        """Every committed backup of ``database_id``, from one listing and each backup's summary.
+
+        A backup without a usable summary (older releases, or one that disagrees with its manifest's
+        size) is judged from its manifest; a manifest that cannot be used makes a ``DamagedBackup``.
+        """
+        groups: dict[str, dict[str, ObjectInfo]] = {}
         for obj in self.store.list_objects(self.layout.database_prefix(database_id)):
             parsed = self.layout.parse(obj.key)
-            if parsed.kind is KeyKind.MANIFEST:
-                manifests[parsed.backup_id] = obj.key
-            elif parsed.kind is KeyKind.VERIFICATION:
-                records.setdefault(parsed.backup_id, []).append(obj.key)
-        out = []
-        for backup_id in sorted(manifests):
-            manifest = BackupManifest.from_dict(self.store.get_json(manifests[backup_id]))
-            checks = [self.store.get_json(k) for k in sorted(records.get(backup_id, []))]
-            out.append(CatalogEntry(manifest, checks))
-        return out
+            if parsed.is_backup_object and parsed.database == database_id:
+                groups.setdefault(parsed.backup_id, {})[obj.key] = obj
+        entries: list[CatalogEntry] = []
+        damaged: list[DamagedBackup] = []
+        for backup_id, objects in sorted(groups.items()):
+            manifest_key = self.layout.manifest_key(database_id, backup_id)
+            if manifest_key not in objects:
+                continue  # not committed
+            records = sorted(k for k in objects if self.layout.parse(k).kind is KeyKind.VERIFICATION)
+            entry = CatalogEntry(self, database_id, backup_id, {}, records, frozenset(objects))
+            summary = self._summary(database_id, backup_id, objects, objects[manifest_key].size)
+            if summary is None:
+                try:
+                    entry._manifest = self.read_manifest(database_id, backup_id)
+                except IntegrityError as exc:
+                    damaged.append(DamagedBackup(database_id, backup_id, manifest_key, exc.message))
+                    continue
+                summary = summary_document(entry._manifest, manifest_document(entry._manifest))
+            entry.summary = summary
+            entries.append(entry)
+        entries.sort(key=lambda e: (e.created, e.backup_id))
+        return CatalogScan(entries, damaged)
+
+    def _summary(
+        self, database_id: str, backup_id: str, objects: Mapping[str, ObjectInfo], manifest_bytes: int
+    ) -> dict[str, Any] | None:
+        """The backup's summary when it can stand in for the manifest, else None (read the manifest)."""
+        key = self.layout.summary_key(database_id, backup_id)
+        if key not in objects:
+            return None
+        try:
+            summary = self.store.get_json(key)
+            usable = (
+                isinstance(summary, dict)
+                and summary.get("summary_format") == SUMMARY_FORMAT
+                and (summary.get("database_id"), summary.get("backup_id")) == (database_id, backup_id)
+                and summary.get("manifest_bytes") == manifest_bytes
+                and isinstance(summary.get("object_keys"), list)
+            )
+            if usable:
+                parse_iso(summary["created_at"])
+        except (IntegrityError, NotFound, KeyError, TypeError, ValueError):
+            usable = False
+        if not usable:
+            backup_log(__name__, database_id, backup_id).warning("summary unusable; reading the manifest", key=key)
+            return None
+        return summary
+
+    def entries(self, database_id: str) -> list[CatalogEntry]:
+        """Every committed, readable backup, oldest first (``scan`` also gives the damaged ones)."""
+        return self.scan(database_id).entries
 
     def pick(
         self,
@@ -114,23 +329,45 @@ class Catalog:
         at_or_before: datetime | None = None,
         verified_only: bool = False,
     ) -> CatalogEntry:
-        """The newest backup at or before ``at_or_before`` (all time when None)."""
+        """The newest intact backup at or before ``at_or_before`` (all time when None).
+
+        Intact: its manifest reads and belongs to it, its stored objects are there, and its last
+        verification did not fail. Each newer backup passed over is logged with the reason.
+        """
+        scan = self.scan(database_id)
+        for broken in scan.damaged:
+            backup_log(__name__, database_id, broken.backup_id).warning("backup skipped", reason=broken.reason)
         # Newest by when the backup was taken, not by id: ids of runs of different DAG runs
         # share a timestamp prefix but end in a hash, which says nothing about order.
-        candidates = sorted(self.entries(database_id), key=lambda e: (e.manifest.created, e.backup_id))
-        if at_or_before is not None:
-            candidates = [e for e in candidates if e.manifest.created <= at_or_before]
-        if verified_only:
-            candidates = [e for e in candidates if e.verified]
-        if not candidates:
-            when = f" at or before {iso(at_or_before)}" if at_or_before else ""
-            kind = "verified backup" if verified_only else "backup"
-            raise NotFound(
-                f"no {kind} of {database_id}{when} in the bucket",
-                database=database_id,
-                hint="Run the backup first (restorable backup DB, or the backup DAG)",
-            )
-        return candidates[-1]
+        candidates = [e for e in scan.entries if at_or_before is None or e.created <= at_or_before]
+        for entry in reversed(candidates):
+            reason = self._unusable(entry)
+            if reason is None and verified_only and not entry.verified:
+                continue  # not a fault: not verified yet
+            if reason is None:
+                return entry
+            backup_log(__name__, database_id, entry.backup_id).warning("backup skipped", reason=reason)
+        when = f" at or before {iso(at_or_before)}" if at_or_before else ""
+        kind = "verified backup" if verified_only else "intact backup"
+        raise NotFound(
+            f"no {kind} of {database_id}{when} in the bucket",
+            database=database_id,
+            hint="Run the backup first (restorable backup DB, or the backup DAG); restorable list shows the others",
+        )
+
+    @staticmethod
+    def _unusable(entry: CatalogEntry) -> str | None:
+        """Why ``entry`` cannot be restored, or None."""
+        if entry.missing_objects:
+            return "stored object(s) missing: " + ", ".join(entry.missing_objects)
+        last = entry.last_check
+        if last is not None and not last["ok"]:
+            return f"its last verification ({last['kind']}) failed"
+        try:
+            entry.manifest  # noqa: B018 (read and checked once: the restore needs it next)
+        except IntegrityError as exc:
+            return exc.message
+        return None
 
     # --- verification records -------------------------------------------------------------
     def record(self, database_id: str, backup_id: str, kind: str, record: dict[str, Any]) -> str:

@@ -5,6 +5,8 @@
     <prefix>/
       <db>/                                     one configured database (id: [a-z][a-z0-9_]*)
         <backup_id>/                            one backup (id: 20261203T083903Z-1a2b3c4d)
+          lease.json                            while the backup streams: who, and until when (renewed)
+          summary.json                          what listing and picking need, written just before the manifest
           manifest.json                         written last: its presence is the commit
           data.<suffix>.zst.age                 a stored object the manifest lists in objects[]
           sealed.json.age                       values kept out of the manifest, age-encrypted
@@ -15,8 +17,9 @@
 
 Anything else under ``<prefix>/`` is *unknown*: written by another tool, another version or a
 person. Nothing here deletes what it cannot classify: the lifecycle's orphan cleaner only ever
-considers keys that ``parse`` says are objects of a backup (manifest, data, sealed, verification,
-or another file inside a ``<backup_id>/`` directory), so archives, key objects and unknown keys
+considers keys that ``parse`` says are objects of a backup (manifest, summary, lease, data, sealed,
+verification, or another file inside a ``<backup_id>/`` directory), and spares a backup whose lease
+has not expired (it is still streaming), so archives, key objects and unknown keys
 survive any ``orphan_min_age``.
 
 Nothing else is needed to find and restore a backup: no Airflow metadata, no local state.
@@ -29,6 +32,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 MANIFEST = "manifest.json"
+SUMMARY = "summary.json"
+LEASE = "lease.json"
 SEALED = "sealed.json.age"
 VERIFICATIONS = "verifications"
 WAL = "wal"
@@ -43,6 +48,8 @@ RESERVED_UNDER_DATABASE = (WAL, BINLOG)
 
 class KeyKind(StrEnum):
     MANIFEST = "manifest"
+    SUMMARY = "summary"
+    LEASE = "lease"
     DATA = "data"
     SEALED = "sealed"
     VERIFICATION = "verification"
@@ -56,7 +63,15 @@ class KeyKind(StrEnum):
 
 #: Kinds that belong to one backup: the orphan cleaner may remove these, and only these.
 BACKUP_OBJECT_KINDS = frozenset(
-    {KeyKind.MANIFEST, KeyKind.DATA, KeyKind.SEALED, KeyKind.VERIFICATION, KeyKind.BACKUP_OTHER}
+    {
+        KeyKind.MANIFEST,
+        KeyKind.SUMMARY,
+        KeyKind.LEASE,
+        KeyKind.DATA,
+        KeyKind.SEALED,
+        KeyKind.VERIFICATION,
+        KeyKind.BACKUP_OTHER,
+    }
 )
 
 
@@ -101,6 +116,12 @@ class Layout:
 
     def manifest_key(self, database_id: str, backup_id: str) -> str:
         return self.backup_prefix(database_id, backup_id) + MANIFEST
+
+    def summary_key(self, database_id: str, backup_id: str) -> str:
+        return self.backup_prefix(database_id, backup_id) + SUMMARY
+
+    def lease_key(self, database_id: str, backup_id: str) -> str:
+        return self.backup_prefix(database_id, backup_id) + LEASE
 
     def data_key(self, database_id: str, backup_id: str, suffix: str) -> str:
         return f"{self.backup_prefix(database_id, backup_id)}data.{suffix}.zst.age"
@@ -150,6 +171,10 @@ def backup_object_kind(name: str) -> KeyKind:
     rest = name.split("/")
     if rest == [MANIFEST]:
         return KeyKind.MANIFEST
+    if rest == [SUMMARY]:
+        return KeyKind.SUMMARY
+    if rest == [LEASE]:
+        return KeyKind.LEASE
     if rest == [SEALED]:
         return KeyKind.SEALED
     if len(rest) == 2 and rest[0] == VERIFICATIONS and rest[1].endswith(".json"):

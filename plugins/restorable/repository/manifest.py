@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field
+from dataclasses import fields as dataclass_fields
 from datetime import UTC, datetime
 from hashlib import sha256
 from typing import Any
@@ -140,10 +141,18 @@ class BackupManifest:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BackupManifest:
+        """The manifest in ``data``; IntegrityError naming what is missing or malformed, never a TypeError."""
+        if not isinstance(data, Mapping):
+            raise IntegrityError(
+                f"the manifest is not a JSON object (found {type(data).__name__})",
+                hint="The manifest is damaged or was not written by Restorable",
+            )
         fields = dict(data)
         found = fields.get("format")
         if found in FORMAT_1:
             # Format 1: one "data" block, always a logical dump.
+            if not isinstance(fields.get("data"), Mapping):
+                raise _malformed(data, "format 1 manifest has no field 'data' (an object)")
             fields["objects"] = [{**fields.pop("data"), "role": DUMP}]
             fields["kind"] = "logical"
         elif found != FORMAT:
@@ -161,6 +170,18 @@ class BackupManifest:
                 hint="Use the version of Restorable that wrote this backup",
             )
         fields["format"] = FORMAT
+        _require(data, fields, cls, "the manifest")
+        if not isinstance(fields["objects"], list) or not all(isinstance(o, Mapping) for o in fields["objects"]):
+            raise _malformed(data, "field 'objects' is not a list of objects")
+        for index, obj in enumerate(fields["objects"]):
+            _require(data, obj, StoredObject, f"objects[{index}]")
+        if not isinstance(fields["metadata"], Mapping):
+            raise _malformed(data, "field 'metadata' is not an object")
+        _require(data, fields["metadata"], SnapshotMetadata, "metadata")
+        try:
+            parse_iso(fields["created_at"])
+        except (TypeError, ValueError, AttributeError):
+            raise _malformed(data, f"field 'created_at' is not a timestamp: {fields['created_at']!r}") from None
         fields["objects"] = [StoredObject(**o) for o in fields["objects"]]
         fields["metadata"] = SnapshotMetadata(**fields["metadata"])
         return cls(**fields)
@@ -185,3 +206,27 @@ class BackupManifest:
             "mb_per_s": round(self.plain_bytes / seconds / 1e6, 1) if seconds else None,
             "key": self.dump.key,
         }
+
+
+def _malformed(data: Mapping[str, Any], what: str) -> IntegrityError:
+    return IntegrityError(
+        f"the manifest is malformed: {what}",
+        database=data.get("database_id") if isinstance(data.get("database_id"), str) else None,
+        backup_id=data.get("backup_id") if isinstance(data.get("backup_id"), str) else None,
+        hint="The manifest is damaged or was not written by Restorable; restore another backup",
+    )
+
+
+def _require(data: Mapping[str, Any], fields: Mapping[str, Any], cls: type, where: str) -> None:
+    """Every field ``cls`` needs is in ``fields`` and none it does not know (else IntegrityError naming it)."""
+    known = {f.name: f for f in dataclass_fields(cls)}
+    missing = [
+        name
+        for name, f in known.items()
+        if name not in fields and f.default is MISSING and f.default_factory is MISSING
+    ]
+    if missing:
+        raise _malformed(data, f"{where} has no field {', '.join(repr(m) for m in missing)}")
+    unknown = sorted(set(fields) - set(known))
+    if unknown:
+        raise _malformed(data, f"{where} has unknown field {', '.join(repr(u) for u in unknown)}")

@@ -409,12 +409,26 @@ def test_s3_stopped_mid_upload_retries_then_fails_cleanly(tmp_path, case, caplog
         s3.stop()
 
 
+def damage_recorded_version(chain, client, bucket: str, manifest, body: bytes) -> None:
+    """Bytes of the version the manifest recorded changed, as bit rot looks (reads use that version).
+
+    S3 cannot rewrite a version in place: store the damaged bytes as a new version and point the
+    manifest at it. (A new version *beside* the recorded one is tampering: tests/integration/repository.)
+    """
+    version = client.put_object(Bucket=bucket, Key=manifest.dump.key, Body=body)["VersionId"]
+    store = chain.services.store()
+    key = chain.services.catalog().layout.manifest_key("shop", manifest.backup_id)
+    data = store.get_json(key)
+    data["objects"][0]["version_id"] = version
+    store.put_json(key, data)
+
+
 def test_flipped_byte_fails_verify_naming_backup_and_hashes(chain, seaweed, bucket):
     manifest = run_backup(chain.services, "shop")
     client = seaweed.client()
     body = bytearray(client.get_object(Bucket=bucket, Key=manifest.dump.key)["Body"].read())
     body[len(body) // 2] ^= 0x01
-    client.put_object(Bucket=bucket, Key=manifest.dump.key, Body=bytes(body))  # a new version, as bit rot looks
+    damage_recorded_version(chain, client, bucket, manifest, bytes(body))
 
     with pytest.raises(IntegrityError) as info:
         verify_backup(chain.services, "shop", manifest.backup_id)
@@ -501,7 +515,7 @@ def test_restore_failing_mid_stream_leaves_no_half_database(chain, case, seaweed
     client = seaweed.client()
     body = client.get_object(Bucket=bucket, Key=manifest.dump.key)["Body"].read()
     # Truncated: decryption produces the first chunks, then fails on the missing tail.
-    client.put_object(Bucket=bucket, Key=manifest.dump.key, Body=body[: len(body) * 2 // 3])
+    damage_recorded_version(chain, client, bucket, manifest, body[: len(body) * 2 // 3])
     with pytest.raises(IntegrityError):
         restore_backup(chain.services, "shop", manifest.backup_id, target=chain.target, database="half_done")
     assert not case.database_exists("half_done")

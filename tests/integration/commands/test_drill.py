@@ -73,6 +73,10 @@ def test_a_manifest_whose_count_was_raised_fails_the_drill_naming_the_table(chai
     expected = data["metadata"]["row_counts"][table]
     data["backup_id"] = good.backup_id[:-8] + "badc0de0"
     data["created_at"] = (good.created + timedelta(seconds=1)).isoformat().replace("+00:00", "Z")
+    # The same bytes under the new backup's own key: a manifest listing another backup's object is damaged.
+    copy = catalog.layout.data_key("shop", data["backup_id"], "pgdump")
+    written = catalog.store.put_bytes(copy, catalog.store.get_bytes(good.dump.key))
+    data["objects"][0].update(key=copy, version_id=written.version_id)
     tampered = BackupManifest.from_dict(data)
     catalog.write_manifest(tampered)
     assert cli(chain, "verify", "shop", tampered.backup_id).returncode == 0  # same object: the checksum passes

@@ -9,8 +9,17 @@ import pytest
 from restorable.exceptions import NotFound
 from restorable.metadata import SnapshotMetadata
 from restorable.repository.catalog import Catalog
+from restorable.repository.layout import Layout
 from restorable.repository.manifest import BackupManifest, StoredObject, iso
 from restorable.storage.memory import MemoryStore
+
+
+class CommittingCatalog(Catalog):
+    """Writes each manifest's data object first, as a backup does (picking skips a backup without it)."""
+
+    def write_manifest(self, manifest: BackupManifest, **kw) -> str:
+        self.store.put_bytes(manifest.dump.key, b"x")
+        return super().write_manifest(manifest, **kw)
 
 
 def manifest(backup_id: str, created: datetime) -> BackupManifest:
@@ -21,7 +30,7 @@ def manifest(backup_id: str, created: datetime) -> BackupManifest:
         dump_format="pg_dump-custom",
         created_at=iso(created),
         finished_at=iso(created),
-        objects=[StoredObject("k", 1, 1, "a", "b", 1, 1)],
+        objects=[StoredObject(Layout("restorable").data_key("shop", backup_id, "dump"), 1, 1, "a", "b", 1, 1)],
         metadata=SnapshotMetadata("15", {"public.t": 1}, {}),
         compression={},
         encryption={},
@@ -29,7 +38,7 @@ def manifest(backup_id: str, created: datetime) -> BackupManifest:
 
 
 def test_pick_orders_by_creation_time_not_by_id():
-    catalog = Catalog(MemoryStore(), "restorable")
+    catalog = CommittingCatalog(MemoryStore(), "restorable")
     t0 = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
     # Same timestamp prefix, hash suffixes in the "wrong" order: the later backup has the smaller id.
     catalog.write_manifest(manifest("20261125T020000Z-ffffffff", t0))
@@ -39,7 +48,7 @@ def test_pick_orders_by_creation_time_not_by_id():
 
 
 def test_pick_verified_only_and_nothing_found():
-    catalog = Catalog(MemoryStore(), "restorable")
+    catalog = CommittingCatalog(MemoryStore(), "restorable")
     t0 = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
     catalog.write_manifest(manifest("20261125T020000Z-aaaaaaaa", t0))
     catalog.write_manifest(manifest("20261126T020000Z-bbbbbbbb", t0 + timedelta(days=1)))
