@@ -280,7 +280,7 @@ def cmd_drill(args: argparse.Namespace, services: Services) -> int:
     error = result.error()
     if error is None:
         return 0
-    print(f"restorable: error: {error}", file=sys.stderr)
+    print(error_line(error), file=sys.stderr)
     return error.exit_code
 
 
@@ -324,7 +324,7 @@ def cmd_lifecycle(args: argparse.Namespace, services: Services) -> int:
         failure = lifecycle.lifecycle_failure(report)
     if failure is None:
         return 0
-    print(f"restorable: error: {failure}", file=sys.stderr)
+    print(error_line(failure), file=sys.stderr)
     return failure.exit_code
 
 
@@ -334,7 +334,13 @@ def cmd_keygen(args: argparse.Namespace) -> int:
     from restorable.stream.keys import generate_identity
 
     identity, recipient = generate_identity()
-    fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise ConfigError(
+            f"{args.output} already exists; keygen never overwrites a file (it may hold a key backups need)",
+            hint="Give a path that does not exist yet",
+        ) from None
     with os.fdopen(fd, "w") as fh:
         fh.write(f"# public key: {recipient}\n{identity}\n")
     _emit(
@@ -356,6 +362,19 @@ COMMANDS = {
 }
 
 
+def error_line(exc: BaseException) -> str:
+    """``restorable: error: ...`` on one line, whatever the message holds (a tool's stderr has newlines)."""
+    return "restorable: error: " + " ".join(str(exc).split())
+
+
+def _fail(args: argparse.Namespace, exc: RestorableError) -> int:
+    if args.json:
+        json.dump({"error": type(exc).__name__, "message": str(exc), "exit_code": exc.exit_code}, sys.stdout)
+        sys.stdout.write("\n")
+    print(error_line(exc), file=sys.stderr)
+    return exc.exit_code
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(
@@ -373,11 +392,17 @@ def main(argv: list[str] | None = None) -> int:
             services = Services(load_config(args.config), resolve=resolve_connection)
             return COMMANDS[args.command](args, services)
     except RestorableError as exc:
-        if args.json:
-            json.dump({"error": type(exc).__name__, "message": str(exc), "exit_code": exc.exit_code}, sys.stdout)
-            sys.stdout.write("\n")
-        print(f"restorable: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return _fail(args, exc)
+    except OSError as exc:
+        # Local trouble the commands do not classify (a full disk, a file size limit): still one line.
+        where = f" ({exc.filename})" if exc.filename else ""
+        return _fail(
+            args,
+            RestorableError(
+                f"local I/O failed: {exc.strerror or exc}{where}",
+                hint="Free space in $TMPDIR or the output's filesystem, or raise the limit; nothing was committed",
+            ),
+        )
     except KeyboardInterrupt as exc:
         stopped = exc if isinstance(exc, Interrupted) else Interrupted(signal.SIGINT)
         print(f"restorable: {stopped}; stopped and cleaned up, nothing was committed", file=sys.stderr)
