@@ -92,9 +92,13 @@ def test_drill_catches_a_bad_restore_drops_scratch_and_alerts_once(dags, restora
     data["metadata"]["row_counts"][table] += 1
     data["backup_id"] = good.backup_id[:-8] + "badc0de0"
     data["created_at"] = (good.created + timedelta(seconds=1)).isoformat().replace("+00:00", "Z")
+    # The same bytes under the new backup's own key: a manifest listing another backup's object is damaged.
+    copy = catalog.layout.data_key("shop", data["backup_id"], "pgdump")
+    written = catalog.store.put_bytes(copy, catalog.store.get_bytes(good.dump.key))
+    data["objects"][0].update(key=copy, version_id=written.version_id)
     tampered = BackupManifest.from_dict(data)
     catalog.write_manifest(tampered)
-    verify_backup(env.services(), "shop", tampered.backup_id)  # same object: the checksum passes
+    verify_backup(env.services(), "shop", tampered.backup_id)  # same bytes: the checksum passes
 
     drill_run = dags["restore_drill__shop"].test()
     assert drill_run.state == "failed"
