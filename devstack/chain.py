@@ -67,6 +67,8 @@ def make_chain(
     lifecycle_s3: ConnectionInfo | None = None,
     restore_s3: ConnectionInfo | None = None,
     retention: dict | None = None,
+    drill: dict | None = None,
+    extra_connections: dict[str, ConnectionInfo] | None = None,
 ) -> Chain:
     """``s3`` is the backup writer's connection; ``lifecycle_s3``/``restore_s3`` give the other duties theirs."""
     identity, recipient = generate_identity()
@@ -75,6 +77,7 @@ def make_chain(
         "tgt": target,
         "restorable_s3": s3,
         "restorable_age": ConnectionInfo("restorable_age", "generic", password=identity),
+        **(extra_connections or {}),
     }
     storage = {
         "conn_id": "restorable_s3",
@@ -101,6 +104,7 @@ def make_chain(
                 "schedule": "0 2 * * *",
                 "restore_target_conn_id": "tgt",
                 **({"retention": retention} if retention else {}),
+                **({"drill": drill} if drill else {}),
             }
         ],
     }

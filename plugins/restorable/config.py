@@ -66,6 +66,26 @@ class AlertsConfig:
 
 
 @dataclass(frozen=True)
+class SmokeQuery:
+    """A query the application runs, run by the drill as the application's role on the restored copy."""
+
+    sql: str
+    #: An empty result fails the drill (the query is expected to find rows).
+    expect_rows: bool = True
+
+
+@dataclass(frozen=True)
+class AppCheck:
+    """``drill: {app_role, app_conn_id, smoke_queries}``: the application can log in and work."""
+
+    role: str
+    #: The connection whose password is the role's (its login, host and port are not used: the
+    #: drill logs in to the restored copy on the drill server).
+    conn_id: str
+    queries: tuple[SmokeQuery, ...]
+
+
+@dataclass(frozen=True)
 class DatabaseConfig:
     id: str
     engine: str
@@ -80,6 +100,7 @@ class DatabaseConfig:
     compression: CompressionConfig = field(default_factory=CompressionConfig)
     retention: Mapping[str, Any] | None = None
     expectations: str | None = None
+    app_check: AppCheck | None = None
 
 
 @dataclass(frozen=True)
@@ -330,9 +351,33 @@ def _database(data: Any, where: str, env: Mapping[str, str], comp: CompressionCo
         compression=_compression(f.raw("compression", None), f"{where}.compression", env, comp),
         retention=retention,
         expectations=f.text("expectations", None),
+        app_check=_app_check(f.raw("drill", None), f"{where}.drill", env),
     )
     f.check_unknown()
     return db
+
+
+def _app_check(data: Any, where: str, env: Mapping[str, str]) -> AppCheck | None:
+    if data is None:
+        return None
+    f = _Fields(data, where, env)
+    role = f.text("app_role", required=True)
+    conn_id = f.text("app_conn_id", required=True)
+    entries = f.raw("smoke_queries", required=True)
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError(
+            f"{where}.smoke_queries must be a non-empty list",
+            hint='Give the queries the application depends on, e.g. ["SELECT 1 FROM sales.orders LIMIT 1"]',
+        )
+    queries = []
+    for i, entry in enumerate(entries):
+        if isinstance(entry, str):
+            entry = {"sql": entry}
+        q = _Fields(entry, f"{where}.smoke_queries[{i}]", env)
+        queries.append(SmokeQuery(q.text("sql", required=True), q.boolean("expect_rows", True)))
+        q.check_unknown()
+    f.check_unknown()
+    return AppCheck(role, conn_id, tuple(queries))
 
 
 #: The backup task's ``execution_timeout`` (the DAG factory sets it): no backup streams for longer.

@@ -236,3 +236,24 @@ def test_orphan_min_age_shorter_than_the_backup_timeout_is_refused():
     assert "lifecycle.orphan_min_age" in message and "execution timeout" in message and "12h" in message
     assert "not a duration" in error_for({**base(), "lifecycle": {"orphan_min_age": "soon"}})
     parse_config({**base(), "lifecycle": {"orphan_min_age": "12h"}}, Path("x.yaml"), {})
+
+
+def test_the_drill_app_check_is_read_and_its_mistakes_named():
+    data = base()
+    data["databases"][0]["drill"] = {
+        "app_role": "shop_app",
+        "app_conn_id": "shop_app",
+        "smoke_queries": ["SELECT 1 FROM sales.orders LIMIT 1", {"sql": "SELECT 1 WHERE false", "expect_rows": False}],
+    }
+    check = parse_config(data, Path("x.yaml"), {}).database("shop").app_check
+    assert check.role == "shop_app" and check.conn_id == "shop_app"
+    assert [(q.sql, q.expect_rows) for q in check.queries] == [
+        ("SELECT 1 FROM sales.orders LIMIT 1", True),
+        ("SELECT 1 WHERE false", False),
+    ]
+    data["databases"][0]["drill"] = {"app_role": "shop_app", "app_conn_id": "shop_app", "smoke_queries": []}
+    assert "databases[shop].drill.smoke_queries must be a non-empty list" in error_for(data)
+    data["databases"][0]["drill"] = {"app_role": "shop_app", "smoke_queries": ["SELECT 1"]}
+    assert "databases[shop].drill.app_conn_id" in error_for(data)
+    data["databases"][0]["drill"] = {"app_role": "a", "app_conn_id": "a", "smoke_queries": [{"sq": "x"}]}
+    assert "smoke_queries[0]" in error_for(data)

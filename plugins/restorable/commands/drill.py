@@ -20,7 +20,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -185,11 +185,14 @@ def validate_restore(
     problems = [f"integrity: {p}" for p in integrity.problems]
     if integrity.more_problems:
         problems.append(f"integrity: {integrity.more_problems} more problem(s)")
-    checked["differences"] = problems + list(checked.get("differences") or [])
-    checked["ok"] = bool(checked.get("ok")) and integrity.ok
+    app = _app_check(services, db, engine, conn)
+    problems_after = [f"app: {p}" for p in (app or {}).get("problems", [])]
+    checked["differences"] = problems + list(checked.get("differences") or []) + problems_after
+    checked["ok"] = bool(checked.get("ok")) and integrity.ok and not problems_after
     result = {
         **checked,
         "integrity": integrity.to_dict(),
+        **({"app_check": app} if app is not None else {}),
         "backup_id": manifest.backup_id,
         "database": database,
         "expected_rows": sum(manifest.metadata.row_counts.values()),
@@ -207,6 +210,17 @@ def validate_restore(
         seconds=result["seconds"],
     )
     return result
+
+
+def _app_check(services: Services, db: Any, engine: Any, conn: ConnectionInfo) -> dict[str, Any] | None:
+    """Log in to the restored copy as the application's role and run its smoke queries (if configured)."""
+    if db.app_check is None:
+        return None
+    from restorable.validate.smoke import run_smoke_queries
+
+    password = services.resolve(db.app_check.conn_id).password
+    app = replace(conn, login=db.app_check.role, password=password)
+    return run_smoke_queries(engine, app, db.app_check.queries)
 
 
 def validation_error(result: dict[str, Any], database_id: str) -> ValidationFailed:

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import IO
+from typing import IO, Any
 
 from restorable.connections import ConnectionInfo
 from restorable.engines.integrity import IntegrityReport
@@ -187,6 +187,10 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     def drop_database(self, conn: ConnectionInfo, database: str) -> None:
         """Drop ``database`` if it exists (scratch databases of drills)."""
+
+    @abc.abstractmethod
+    def open_session(self, conn: ConnectionInfo) -> Any:
+        """A DB-API connection to ``conn.schema`` as ``conn.login``, in a transaction (not autocommit)."""
 
     @abc.abstractmethod
     def check_integrity(self, conn: ConnectionInfo) -> IntegrityReport:

@@ -142,6 +142,9 @@ class MySQLEngine(Engine):
         finally:
             db.close()
 
+    def open_session(self, conn: ConnectionInfo) -> Any:
+        return connect(conn, self.database_of(conn), autocommit=False)
+
     def check_integrity(self, conn: ConnectionInfo) -> IntegrityReport:
         """See ``engines/mysql/integrity.py``."""
         from restorable.engines.mysql.integrity import check_integrity

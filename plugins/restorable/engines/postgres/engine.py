@@ -121,6 +121,9 @@ class PostgresEngine(Engine):
         force = sql.SQL(" WITH (FORCE)") if admin.info.server_version >= 130000 else sql.SQL("")
         admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(database)) + force)
 
+    def open_session(self, conn: ConnectionInfo) -> psycopg.Connection:
+        return pg_tools.connect(conn, self.database_of(conn), autocommit=False)
+
     def check_integrity(self, conn: ConnectionInfo) -> IntegrityReport:
         """See ``engines/postgres/integrity.py``."""
         from restorable.engines.postgres.integrity import check_integrity
