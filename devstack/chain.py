@@ -114,3 +114,27 @@ def make_chain(
     config = load_config(path, env)
     services = Services(config, resolve=lambda conn_id: connections[conn_id])
     return Chain(services, path, env, identity, recipient, database_id, target)
+
+
+def write_tampered_copy(catalog, manifest, edit) -> object:
+    """Commit a copy of ``manifest`` as a new backup one second newer, changed by ``edit(dict)``.
+
+    The dump is copied under the new backup's own key (a manifest listing another backup's
+    object is damaged, and never drilled), so the copy differs from its data only where ``edit``
+    changed the manifest: what a drill must then find.
+    """
+    from datetime import timedelta
+
+    from restorable.repository.manifest import BackupManifest
+
+    data = manifest.to_dict()
+    edit(data)
+    data["backup_id"] = manifest.backup_id[:-8] + "badc0de0"
+    data["created_at"] = (manifest.created + timedelta(seconds=1)).isoformat().replace("+00:00", "Z")
+    suffix = manifest.dump.key.rsplit("/", 1)[-1].removeprefix("data.").removesuffix(".zst.age")
+    copy = catalog.layout.data_key(manifest.database_id, data["backup_id"], suffix)
+    written = catalog.store.put_bytes(copy, catalog.store.get_bytes(manifest.dump.key))
+    data["objects"][0].update(key=copy, version_id=written.version_id)
+    tampered = BackupManifest.from_dict(data)
+    catalog.write_manifest(tampered)
+    return tampered

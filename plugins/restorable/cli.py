@@ -363,8 +363,10 @@ COMMANDS = {
 
 
 def error_line(exc: BaseException) -> str:
-    """``restorable: error: ...`` on one line, whatever the message holds (a tool's stderr has newlines)."""
-    return "restorable: error: " + " ".join(str(exc).split())
+    """``restorable: error: ...`` on one line, whatever the message holds: a tool's stderr or a table
+    name may hold line breaks, shown escaped (``\\n``) so that a name stays distinguishable."""
+    text = str(exc).strip().replace("\r", "\\r").replace("\n", "\\n")
+    return "restorable: error: " + text
 
 
 def _fail(args: argparse.Namespace, exc: RestorableError) -> int:

@@ -79,25 +79,21 @@ def test_backup_then_drill_succeed_and_record_evidence(dags, restorable_env):
 
 def test_drill_catches_a_bad_restore_drops_scratch_and_alerts_once(dags, restorable_env):
     """A manifest whose count no longer matches the data (a tampered copy under a new id)."""
+    from devstack.chain import write_tampered_copy
     from restorable.commands.verify import verify_backup
-    from restorable.repository.manifest import BackupManifest
 
     env = restorable_env
     backup_run = dags["backup__shop"].test()
     assert backup_run.state == "success", states(backup_run)
     catalog = env.catalog()
     good = catalog.read_manifest("shop", xcom(backup_run, "backup")["backup_id"])
-    data = good.to_dict()
-    table = sorted(data["metadata"]["row_counts"])[0]
-    data["metadata"]["row_counts"][table] += 1
-    data["backup_id"] = good.backup_id[:-8] + "badc0de0"
-    data["created_at"] = (good.created + timedelta(seconds=1)).isoformat().replace("+00:00", "Z")
-    # The same bytes under the new backup's own key: a manifest listing another backup's object is damaged.
-    copy = catalog.layout.data_key("shop", data["backup_id"], "pgdump")
-    written = catalog.store.put_bytes(copy, catalog.store.get_bytes(good.dump.key))
-    data["objects"][0].update(key=copy, version_id=written.version_id)
-    tampered = BackupManifest.from_dict(data)
-    catalog.write_manifest(tampered)
+    table = sorted(good.metadata.row_counts)[0]
+    data = {"metadata": {"row_counts": {table: good.metadata.row_counts[table] + 1}}}
+
+    def raise_a_count(copy: dict) -> None:
+        copy["metadata"]["row_counts"][table] = data["metadata"]["row_counts"][table]
+
+    tampered = write_tampered_copy(catalog, good, raise_a_count)
     verify_backup(env.services(), "shop", tampered.backup_id)  # same bytes: the checksum passes
 
     drill_run = dags["restore_drill__shop"].test()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import subprocess
-from datetime import timedelta
 
 import pytest
+
+from devstack.chain import write_tampered_copy
 
 pytestmark = pytest.mark.integration
 
@@ -62,23 +63,17 @@ def test_drill_of_the_latest_backup_passes_records_evidence_and_drops_the_scratc
 
 
 def test_a_manifest_whose_count_was_raised_fails_the_drill_naming_the_table(chain, pg_target_server):
-    from restorable.repository.manifest import BackupManifest
 
     summary = backed_up_and_verified(chain)
     catalog = chain.services.catalog("backup")
     good = catalog.read_manifest("shop", summary["backup_id"])
-    data = good.to_dict()
-    table = sorted(data["metadata"]["row_counts"])[0]
-    data["metadata"]["row_counts"][table] += 1
-    expected = data["metadata"]["row_counts"][table]
-    data["backup_id"] = good.backup_id[:-8] + "badc0de0"
-    data["created_at"] = (good.created + timedelta(seconds=1)).isoformat().replace("+00:00", "Z")
-    # The same bytes under the new backup's own key: a manifest listing another backup's object is damaged.
-    copy = catalog.layout.data_key("shop", data["backup_id"], "pgdump")
-    written = catalog.store.put_bytes(copy, catalog.store.get_bytes(good.dump.key))
-    data["objects"][0].update(key=copy, version_id=written.version_id)
-    tampered = BackupManifest.from_dict(data)
-    catalog.write_manifest(tampered)
+    table = sorted(good.metadata.row_counts)[0]
+    expected = good.metadata.row_counts[table] + 1
+
+    def raise_a_count(data: dict) -> None:
+        data["metadata"]["row_counts"][table] = expected
+
+    tampered = write_tampered_copy(catalog, good, raise_a_count)
     assert cli(chain, "verify", "shop", tampered.backup_id).returncode == 0  # same object: the checksum passes
 
     drill = cli(chain, "drill", "shop", "latest")

@@ -110,7 +110,14 @@ def swap_data_object(chain, pg_server, seaweed, bucket) -> tuple[dict, dict]:
     second = backed_up(chain)
     client = seaweed.client()
     body = client.get_object(Bucket=bucket, Key=second["key"])["Body"].read()
-    client.put_object(Bucket=bucket, Key=first["key"], Body=body)
+    swapped = client.put_object(Bucket=bucket, Key=first["key"], Body=body)["VersionId"]
+    # The swap lands on the version the manifest records (a plain overwrite only adds a newer
+    # version, which restores never read): as if the stored bytes had been replaced in place.
+    catalog = chain.services.catalog()
+    manifest_key = catalog.layout.manifest_key("shop", first["backup_id"])
+    raw = catalog.store.get_json(manifest_key)
+    raw["objects"][0]["version_id"] = swapped
+    catalog.store.put_json(manifest_key, raw)
     return first, second
 
 
