@@ -523,3 +523,93 @@ def create_sample_database(
         seconds,
     )
     return summary
+
+
+# --- benchmark shapes --------------------------------------------------------------------------
+
+#: Tables made per transaction: each holds locks on its table, key index, sequence and TOAST
+#: table until commit, and the throwaway server's lock table is sized for 60 connections.
+_TABLES_PER_BATCH = 200
+
+
+def create_many_tables_database(conn: ConnectionInfo, *, tables: int = 2000, rows: int = 3) -> dict[str, Any]:
+    """A database (``conn.schema``, created if absent) of ``tables`` small tables in four schemas.
+
+    Each table has a bigint identity key and a few columns of common types (varchar, numeric,
+    timestamptz, boolean, jsonb, text) with ``rows`` rows: the shape that makes a drill's
+    per-table work, not its data, the cost. Returns the database, table count and seconds.
+    """
+    from psycopg import sql
+
+    database = conn.schema or "many"
+    started = time.monotonic()
+    with _connect(conn, "postgres") as c:
+        if not c.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone():
+            c.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+    with _connect(conn, database) as c:
+        c.execute("CREATE SCHEMA IF NOT EXISTS app; CREATE SCHEMA IF NOT EXISTS billing;")
+        c.execute("CREATE SCHEMA IF NOT EXISTS crm; CREATE SCHEMA IF NOT EXISTS ops;")
+        for first in range(0, tables, _TABLES_PER_BATCH):
+            last = min(tables, first + _TABLES_PER_BATCH) - 1
+            c.execute(
+                f"""DO $$ DECLARE t text; BEGIN
+                    FOR i IN {first}..{last} LOOP
+                        t := format('%I.%I', (ARRAY['app', 'billing', 'crm', 'ops'])[1 + i % 4],
+                                    'table_' || lpad(i::text, 4, '0'));
+                        EXECUTE format('CREATE TABLE %s (
+                            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, code varchar(40) NOT NULL,
+                            amount numeric(12, 2), created_at timestamptz NOT NULL DEFAULT now(),
+                            active boolean NOT NULL DEFAULT true, attributes jsonb, note text)', t);
+                        EXECUTE format('INSERT INTO %s (code, amount, attributes, note)
+                            SELECT ''C-'' || g, g * 1.25, jsonb_build_object(''n'', g), repeat(''x'', g)
+                            FROM generate_series(1, {int(rows)}) g', t);
+                    END LOOP; END $$"""
+            )
+        c.execute("VACUUM (FREEZE, ANALYZE)")
+    return {"database": database, "tables": tables, "rows_per_table": rows, "seconds": time.monotonic() - started}
+
+
+#: About 320 bytes a row on disk: 3 M rows make the 960 MB table of the throughput benchmark.
+_WIDE_ROWS_PER_MB = 3_000_000 / 960
+
+
+def create_wide_table_database(conn: ConnectionInfo, *, scale_mb: float = 960) -> dict[str, Any]:
+    """A database (``conn.schema``, created if absent) with one table ``public.payments`` of uuid,
+    numeric, text and jsonb, about ``scale_mb`` MB (3 M rows at 960), from one INSERT ... SELECT.
+
+    Text and jsonb come from md5 so that they compress like real data, not like repeated bytes.
+    Returns the database, the row count, the table's size without and with its key, and seconds.
+    """
+    from psycopg import sql
+
+    database = conn.schema or "wide"
+    rows = max(1000, int(scale_mb * _WIDE_ROWS_PER_MB))
+    started = time.monotonic()
+    with _connect(conn, "postgres") as c:
+        if not c.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone():
+            c.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+    with _connect(conn, database) as c:
+        c.execute(
+            """CREATE TABLE public.payments (id uuid PRIMARY KEY, amount numeric(14, 2) NOT NULL,
+                   reference text NOT NULL, details jsonb NOT NULL)"""
+        )
+        c.execute(
+            f"""INSERT INTO public.payments
+                SELECT gen_random_uuid(), round((g * 0.37)::numeric % 100000, 2),
+                       md5(g::text) || ' ' || md5((g * 31)::text) || ' ' || md5((g * 7)::text),
+                       jsonb_build_object('customer', md5((g % 50000)::text), 'channel',
+                           (ARRAY['web', 'pos', 'api', 'batch'])[1 + g % 4], 'items', g % 17,
+                           'tags', jsonb_build_array('t' || g % 13, 't' || g % 7), 'ref', md5((g * 3)::text))
+                FROM generate_series(1, {rows}) g"""
+        )
+        c.execute("VACUUM (FREEZE, ANALYZE) public.payments")
+        heap, size = c.execute(
+            "SELECT pg_table_size('public.payments'), pg_total_relation_size('public.payments')"
+        ).fetchone()
+    return {
+        "database": database,
+        "rows": rows,
+        "heap_bytes": heap,  # the table with its TOAST
+        "table_bytes": size,  # and its primary key
+        "seconds": time.monotonic() - started,
+    }

@@ -4,10 +4,14 @@ For the sample database at about 1 GB and about 4 GB (PostgreSQL) and a MariaDB 
 one run: backup throughput against ``pg_dump -Fc -Z0 > /dev/null`` (and ``mariadb-dump >
 /dev/null``), peak RSS of the backup process, restore wall time against ``pg_restore`` of an
 uncompressed local dump with the same job count, the compression ratio, and the naive way
-(the dump tool's default compression into memory, then one PUT) for comparison.
+(the dump tool's default compression into memory, then one PUT) for comparison. Two rows of
+their own: the drill of a 2,000-table database (restore against validation seconds, peak RSS;
+``bench_drill.py``) and backup throughput against the hand-made pipeline of standard tools
+(``pg_dump | zstd | age | aws s3 cp`` on a 960 MB table; ``bench_pipeline.py``). ``--scales ""
+--mariadb-scale 0 --drill-tables 200 --pipeline-scale 100`` is a quick run.
 
-Every measured process is a child of this one; its peak RSS is the kernel's high-water mark
-(VmHWM), read while it runs. Prints a table and writes bench-results/bench.{json,md}.
+Every measured process is a child of this one, measured by ``measure.run_measured``. Prints
+a table and writes bench-results/bench.{json,md}.
 """
 
 from __future__ import annotations
@@ -15,100 +19,22 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
+
+import measure
+from bench_drill import bench_drill, render_drill
+from bench_pipeline import bench_pipeline, render_pipeline
+from measure import pg_args, pg_env, run_measured
 
 from devstack.chain import make_chain
 from devstack.postgres import PostgresServer
 from devstack.seaweedfs import SeaweedS3
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def machine_cpu_seconds() -> float:
-    """CPU time used by every process on the machine so far (busy jiffies in /proc/stat)."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = fields[3] + fields[4]  # idle + iowait
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
-def process_cpu_seconds(pid: int | None) -> float:
-    """CPU time of one running process (all its threads), 0 when it is not there."""
-    if pid is None:
-        return 0.0
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0.0
-    utime, stime = stat[stat.rfind(")") + 2 :].split()[11:13]
-    return (int(utime) + int(stime)) / os.sysconf("SC_CLK_TCK")
-
-
-#: The S3 server's pid, set by main(): its CPU during each run is reported apart.
-S3_PID: int | None = None
-
-
-def run_measured(argv: list[str], *, env: dict | None = None, stdout=subprocess.DEVNULL, cwd=None) -> dict:
-    """Run a command; return wall seconds and the peak RSS (MiB) of the process itself."""
-    machine_before, s3_before = machine_cpu_seconds(), process_cpu_seconds(S3_PID)
-    started = time.monotonic()
-    # CPU of the process and of the children it waited for (pg_dump under the backup process);
-    # measured processes run one at a time, so the delta is theirs. Server processes are not ours.
-    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    proc = subprocess.Popen(argv, env=env, stdout=stdout, stderr=subprocess.PIPE, cwd=cwd)
-    peak = [0]
-    done = threading.Event()
-
-    def sample() -> None:
-        status = Path(f"/proc/{proc.pid}/status")
-        while not done.is_set():
-            try:
-                for line in status.read_text().splitlines():
-                    if line.startswith("VmHWM:"):
-                        peak[0] = max(peak[0], int(line.split()[1]))
-            except (FileNotFoundError, ProcessLookupError, ValueError):
-                pass
-            time.sleep(0.02)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    out, err = proc.communicate()
-    done.set()
-    sampler.join()
-    seconds = time.monotonic() - started
-    machine = machine_cpu_seconds() - machine_before
-    s3_cpu = process_cpu_seconds(S3_PID) - s3_before
-    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
-    if proc.returncode != 0:
-        raise SystemExit(f"{argv[0]} failed ({proc.returncode}): {err.decode(errors='replace')[-2000:]}")
-    return {
-        "seconds": seconds,
-        "peak_rss_mib": peak[0] / 1024,
-        "cpu_seconds": cpu,
-        "machine_cpu_seconds": machine,
-        "s3_cpu_seconds": s3_cpu,
-        "stderr": err.decode(errors="replace"),
-        "stdout": out.decode(errors="replace") if out else "",
-    }
-
-
-def pg_env(conn) -> tuple[dict, str]:
-    """A child environment whose PGPASSFILE (a 0600 file) holds the password."""
-    fd, path = tempfile.mkstemp(prefix="bench-pgpass-")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(f"{conn.host}:{conn.port}:*:{conn.login}:{conn.password}\n")
-    os.chmod(path, 0o600)
-    return {**os.environ, "PGPASSFILE": path}, path
-
-
-def pg_args(conn, database: str) -> list[str]:
-    return ["-h", conn.host, "-p", str(conn.port), "-U", conn.login, "-d", database, "--no-password"]
 
 
 NAIVE = """
@@ -461,16 +387,21 @@ def render_cpu(rows: list[dict]) -> str:
 
 
 def main() -> None:
-    global S3_PID
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "bench-results")
     parser.add_argument("--scales", default="1000,4000", help="PostgreSQL sample sizes in MB")
     parser.add_argument("--mariadb-scale", type=float, default=1000)
     parser.add_argument("--no-naive", action="store_true", help="skip the naive way (14 minutes at 4 GB here)")
     parser.add_argument("--rounds", type=int, default=2, help="restore timings: alternating rounds, best counts")
+    parser.add_argument("--drill-tables", type=int, default=2000, help="drill row: tables (0 skips the row)")
+    parser.add_argument(
+        "--pipeline-scale", type=float, default=960, help="pipeline row: table size in MB (0 skips the row)"
+    )
+    parser.add_argument("--pipeline-rounds", type=int, default=2, help="pipeline row: alternating rounds, best counts")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    rows = []
+    rows, drills, pipelines = [], [], []
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="restorable-bench-") as tmp:
         work = Path(tmp)
         with (
@@ -478,8 +409,18 @@ def main() -> None:
             PostgresServer(work / "pg", name="bench_src") as source,
             PostgresServer(work / "pgt", name="bench_tgt") as target,
         ):
-            S3_PID = s3.pid
-            for scale in [float(s) for s in args.scales.split(",")]:
+            measure.S3_PID = s3.pid
+            if args.drill_tables:
+                print(f"drill of {args.drill_tables} tables ...", flush=True)
+                drills.append(bench_drill(args.drill_tables, work, s3, source, target))
+                print(render_drill(drills[-1:]), flush=True)
+            if args.pipeline_scale:
+                print(f"backup against the hand-made pipeline at {args.pipeline_scale:.0f} MB ...", flush=True)
+                pipelines.append(
+                    bench_pipeline(args.pipeline_scale, work, s3, source, target, rounds=args.pipeline_rounds)
+                )
+                print(render_pipeline(pipelines[-1:]), flush=True)
+            for scale in [float(s) for s in args.scales.split(",") if s.strip()]:
                 print(f"postgres sample at {scale:.0f} MB ...", flush=True)
                 rows.append(
                     bench_postgres(
@@ -491,6 +432,7 @@ def main() -> None:
                 print(f"mariadb sample at {args.mariadb_scale:.0f} MB ...", flush=True)
                 rows.append(bench_mariadb(args.mariadb_scale, work, s3))
     pg = [r for r in rows if r["engine"] == "postgres"]
+    # A verdict only for what was measured: a row skipped is no pass.
     checks = {
         "throughput >= 0.85 x pg_dump": all(r["throughput_ratio"] >= 0.85 for r in pg),
         "peak RSS <= 256 MiB": all(r["backup_peak_rss_mib"] <= 256 for r in rows),
@@ -498,11 +440,39 @@ def main() -> None:
             len(pg) < 2 or max(r["backup_peak_rss_mib"] for r in pg) <= 1.15 * min(r["backup_peak_rss_mib"] for r in pg)
         ),
         "restore <= 1.3 x pg_restore": all(r["restore_ratio"] <= 1.3 for r in pg),
+        "drill: validation <= restore": all(r["validate_seconds"] <= r["restore_seconds"] for r in drills),
+        "drill: peak RSS with children <= 256 MiB": all(r["drill_tree_peak_rss_mib"] <= 256 for r in drills),
+        "backup >= 1.0 x the hand-made pipeline": all(r["ours_pipeline_ratio"] >= 1.0 for r in pipelines),
     }
-    table = render(rows) + "\n\n" + render_cpu(rows)
+    measured = {"drill:": bool(drills), "backup >= 1.0 x": bool(pipelines)}
+    checks = {
+        name: ok
+        for name, ok in checks.items()
+        if next((m for prefix, m in measured.items() if name.startswith(prefix)), bool(rows))
+    }
+    load = os.getloadavg()
+    sections = [render(rows) + "\n\n" + render_cpu(rows)] if rows else []
+    sections += [render_drill(drills)] if drills else []
+    sections += [render_pipeline(pipelines)] if pipelines else []
+    sections.append(
+        f"Machine: {os.cpu_count()} cores; load average (1 min) {load_before[0]:.2f} at the start, "
+        f"{load[0]:.2f} at the end."
+    )
+    table = "\n\n".join(sections)
     verdicts = "\n".join(f"- {name}: {'PASS' if ok else 'FAIL'}" for name, ok in checks.items())
     print("\n" + table + "\n\n" + verdicts)
-    (args.out / "bench.json").write_text(json.dumps({"rows": rows, "checks": checks}, indent=2))
+    (args.out / "bench.json").write_text(
+        json.dumps(
+            {
+                "rows": rows,
+                "drill_rows": drills,
+                "pipeline_rows": pipelines,
+                "load_average": {"start": load_before, "end": load},
+                "checks": checks,
+            },
+            indent=2,
+        )
+    )
     (args.out / "bench.md").write_text(table + "\n\n" + verdicts + "\n")
     print(f"\nwritten to {args.out}/bench.json and bench.md")
 
