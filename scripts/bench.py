@@ -28,7 +28,7 @@ from pathlib import Path
 import measure
 from bench_drill import bench_drill, render_drill
 from bench_pipeline import bench_pipeline, render_pipeline
-from measure import pg_args, pg_env, run_measured
+from measure import pg_args, pg_env, postgres_chain, run_measured
 
 from devstack.chain import make_chain
 from devstack.postgres import PostgresServer
@@ -105,18 +105,8 @@ def bench_postgres(
     gen_seconds = time.monotonic() - t0
     ((size,),) = source.query(f"select pg_database_size('{db}')")
     source.execute("checkpoint")
-    bucket = f"bench-{int(scale_mb)}-{int(time.time())}"
-    s3.create_bucket(bucket, object_lock=False, versioning=True)
-    (work / db).mkdir(parents=True, exist_ok=True)
-    chain = make_chain(
-        work / db,
-        source=conn,
-        engine="postgres",
-        s3=s3.connection(),
-        bucket=bucket,
-        target=target.connection("postgres"),
-        part_size="16MiB",
-    )
+    chain = postgres_chain(work, db, conn, s3, target)
+    bucket = chain.services.config.storage.bucket
     env, passfile = pg_env(conn)
     try:
         # The limit: pg_dump alone, writing nowhere.

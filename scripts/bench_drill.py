@@ -14,12 +14,10 @@ import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-from measure import run_measured
+from measure import postgres_chain, run_measured
 
-from devstack.chain import make_chain
 from devstack.postgres import PostgresServer
 from devstack.seaweedfs import SeaweedS3
 
@@ -41,18 +39,7 @@ def bench_drill(tables: int, work: Path, s3: SeaweedS3, source: PostgresServer, 
     source.drop_database(db)
     conn = source.connection(db)
     generated = create_many_tables_database(conn, tables=tables)
-    bucket = f"bench-many-{tables}-{int(time.time())}"
-    s3.create_bucket(bucket, object_lock=False, versioning=True)
-    (work / db).mkdir(parents=True, exist_ok=True)
-    chain = make_chain(
-        work / db,
-        source=conn,
-        engine="postgres",
-        s3=s3.connection(),
-        bucket=bucket,
-        target=target.connection("postgres"),
-        part_size="16MiB",
-    )
+    chain = postgres_chain(work, db, conn, s3, target)
     env = {**os.environ, **chain.env}
     try:
         subprocess.run(_cli(chain, "backup", "shop"), env=env, check=True, capture_output=True)

@@ -19,12 +19,10 @@ import os
 import shlex
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-from measure import pg_args, pg_env, run_measured
+from measure import pg_args, pg_env, postgres_chain, run_measured
 
-from devstack.chain import make_chain
 from devstack.postgres import PostgresServer
 from devstack.seaweedfs import REGION, SeaweedS3
 
@@ -54,18 +52,8 @@ def bench_pipeline(
     conn = source.connection(db)
     generated = create_wide_table_database(conn, scale_mb=scale_mb)
     source.execute("checkpoint")
-    bucket = f"bench-wide-{int(scale_mb)}-{int(time.time())}"
-    s3.create_bucket(bucket, object_lock=False, versioning=True)
-    (work / db).mkdir(parents=True, exist_ok=True)
-    chain = make_chain(
-        work / db,
-        source=conn,
-        engine="postgres",
-        s3=s3.connection(),
-        bucket=bucket,
-        target=target.connection("postgres"),
-        part_size="16MiB",
-    )
+    chain = postgres_chain(work, db, conn, s3, target)
+    bucket = chain.services.config.storage.bucket
     env, passfile = pg_env(conn)
     cli_env = {**os.environ, **chain.env}
     # The aws CLI reads its keys from the environment, never from argv.

@@ -123,3 +123,21 @@ def pg_env(conn) -> tuple[dict, str]:
 
 def pg_args(conn, database: str) -> list[str]:
     return ["-h", conn.host, "-p", str(conn.port), "-U", conn.login, "-d", database, "--no-password"]
+
+
+def postgres_chain(work: Path, name: str, conn, s3, target):
+    """A fresh versioned bucket and a chain around one bench database: every PostgreSQL row's set-up."""
+    from devstack.chain import make_chain
+
+    bucket = f"{name.replace('_', '-')}-{int(time.time())}"
+    s3.create_bucket(bucket, object_lock=False, versioning=True)
+    (work / name).mkdir(parents=True, exist_ok=True)
+    return make_chain(
+        work / name,
+        source=conn,
+        engine="postgres",
+        s3=s3.connection(),
+        bucket=bucket,
+        target=target.connection("postgres"),
+        part_size="16MiB",
+    )
