@@ -11,7 +11,7 @@
           data.<suffix>.zst.age                 a stored object the manifest lists in objects[]
           sealed.json.age                       values kept out of the manifest, age-encrypted
           verifications/<ts>-<kind>.json        append-only check records (checksum, deep, drill)
-        wal/...                                 reserved: PostgreSQL WAL archive
+        wal/<timeline>/<walfile>.zst.age        PostgreSQL WAL archive: segments, .partial, .backup, .history
         binlog/...                              reserved: MariaDB binlog archive
       _keys/...                                 reserved: key-wrapping objects (KMS envelopes)
 
@@ -42,6 +42,14 @@ KEYS = "_keys"
 
 BACKUP_ID_RE = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{8}$")
 DATABASE_ID_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+#: A file PostgreSQL archives: a segment (``000000010000000A000000FE``), its ``.partial`` (from
+#: ``pg_receivewal``), a backup label (``<segment>.00000028.backup``) or a timeline history
+#: (``00000002.history``). The first 8 hex digits are always the timeline.
+WAL_FILE_RE = re.compile(
+    r"^(?P<timeline>[0-9A-F]{8})"
+    r"(?:(?P<segment>[0-9A-F]{16})(?P<suffix>\.partial|\.[0-9A-F]{8}\.backup)?|(?P<history>\.history))$"
+)
+WAL_OBJECT_SUFFIX = ".zst.age"
 #: Names under ``<db>/`` that are never a backup and never an orphan.
 RESERVED_UNDER_DATABASE = (WAL, BINLOG)
 
@@ -138,6 +146,13 @@ class Layout:
     def wal_prefix(self, database_id: str) -> str:
         return f"{self.database_prefix(database_id)}{WAL}/"
 
+    def wal_timeline_prefix(self, database_id: str, timeline: int) -> str:
+        return f"{self.wal_prefix(database_id)}{timeline:08X}/"
+
+    def wal_key(self, database_id: str, wal_file: str) -> str:
+        """The object of one archived WAL file, filed under its own timeline."""
+        return self.wal_timeline_prefix(database_id, wal_file_timeline(wal_file)) + wal_file + WAL_OBJECT_SUFFIX
+
     def binlog_prefix(self, database_id: str) -> str:
         return f"{self.database_prefix(database_id)}{BINLOG}/"
 
@@ -164,6 +179,27 @@ class Layout:
         if not is_backup_id(second):
             return ParsedKey(key, KeyKind.UNKNOWN, database)
         return ParsedKey(key, backup_object_kind(name), database, second, name)
+
+
+def wal_file_timeline(wal_file: str) -> int:
+    """The timeline of a WAL file name; ``ValueError`` naming it for anything PostgreSQL would not archive."""
+    match = WAL_FILE_RE.fullmatch(wal_file)
+    if match is None:
+        raise ValueError(
+            f"{wal_file!r} is not a WAL file name (a segment such as 000000010000000000000001, "
+            "its .partial, a .backup label or a timeline .history file)"
+        )
+    return int(match["timeline"], 16)
+
+
+def wal_file_of(name: str) -> str | None:
+    """The WAL file name in an archive object's ``name`` (``00000001/<file>.zst.age``), else None."""
+    timeline, _, rest = name.partition("/")
+    if not rest.endswith(WAL_OBJECT_SUFFIX):
+        return None
+    wal_file = rest[: -len(WAL_OBJECT_SUFFIX)]
+    match = WAL_FILE_RE.fullmatch(wal_file)
+    return wal_file if match is not None and match["timeline"] == timeline else None
 
 
 def backup_object_kind(name: str) -> KeyKind:

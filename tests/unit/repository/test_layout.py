@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from restorable.repository.layout import BACKUP_OBJECT_KINDS, KeyKind, Layout, is_backup_id
+from restorable.repository.layout import BACKUP_OBJECT_KINDS, KeyKind, Layout, is_backup_id, wal_file_of
 from restorable.repository.manifest import new_backup_id, utcnow
 
 BACKUP = "20261203T083903Z-1a2b3c4d"
@@ -58,3 +58,32 @@ def test_backup_ids_the_product_makes_are_backup_ids():
     assert is_backup_id(new_backup_id(utcnow()))
     assert is_backup_id(new_backup_id(utcnow(), "backup_shop/scheduled__2026-12-03"))
     assert not is_backup_id("wal") and not is_backup_id("binlog") and not is_backup_id("latest")
+
+
+@pytest.mark.parametrize(
+    ("wal_file", "timeline"),
+    [
+        ("000000010000000A000000FE", 1),
+        ("000000020000000000000003.partial", 2),
+        ("000000010000000000000002.00000028.backup", 1),
+        ("0000000A.history", 10),
+    ],
+)
+def test_wal_files_are_filed_under_their_timeline_and_parse_back(wal_file, timeline):
+    layout = Layout("prod")
+    key = layout.wal_key("shop", wal_file)
+    assert key == f"prod/shop/wal/{timeline:08X}/{wal_file}.zst.age"
+    parsed = layout.parse(key)
+    assert parsed.kind is KeyKind.WAL and parsed.database == "shop" and not parsed.is_backup_object
+    assert wal_file_of(parsed.name) == wal_file
+
+
+@pytest.mark.parametrize("bad", ["", "00000001", "000000010000000A000000fe", "../00000001.history", "x.history"])
+def test_a_name_postgresql_would_not_archive_is_refused_naming_it(bad):
+    with pytest.raises(ValueError, match="not a WAL file name"):
+        Layout("").wal_key("shop", bad)
+
+
+def test_an_archive_object_filed_under_another_timeline_is_not_a_wal_file():
+    assert wal_file_of("00000002/000000010000000000000003.zst.age") is None
+    assert wal_file_of("00000001/000000010000000000000003") is None
