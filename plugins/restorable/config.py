@@ -85,6 +85,46 @@ class AppCheck:
     queries: tuple[SmokeQuery, ...]
 
 
+WAL_MODES = ("archive", "stream")
+
+
+@dataclass(frozen=True)
+class WalConfig:
+    """``physical.wal``: how WAL reaches the bucket (read by ``restorable wal-archiver``)."""
+
+    #: ``archive``: PostgreSQL's ``archive_command``/``archive_library`` drops each finished segment
+    #: into ``spool_dir`` and the archiver uploads it. ``stream``: the archiver runs ``pg_receivewal``
+    #: on a replication slot into ``spool_dir`` and also uploads the growing ``.partial``.
+    mode: str
+    spool_dir: Path
+    #: Above this the spool is full: the archiver alarms and (archive mode) PostgreSQL's
+    #: archive step fails, so WAL stays in pg_wal instead of being lost.
+    spool_max_bytes: int = 8 * 1024**3
+    #: The spool holding more than this raises an alarm, long before ``spool_max_bytes``.
+    spool_alarm_bytes: int = 1024**3
+    upload_concurrency: int = 4
+    #: Seconds between heartbeat commits in the source (an idle database still has moments to recover to).
+    heartbeat_interval: int = 10
+    #: Stream mode: seconds between uploads of the current ``.partial`` segment.
+    partial_interval: int = 5
+    #: Stream mode: the replication slot ``pg_receivewal`` uses.
+    slot: str | None = None
+
+
+@dataclass(frozen=True)
+class PhysicalConfig:
+    """``physical``: base backups plus continuous WAL, for point-in-time recovery (PostgreSQL)."""
+
+    enabled: bool
+    schedule: str | None
+    #: A connection whose role has REPLICATION (``pg_basebackup``, ``pg_receivewal``); default the source's.
+    replication_conn_id: str
+    wal: WalConfig
+    #: Every moment of the last ``pitr_window`` stays recoverable: the lifecycle keeps the base
+    #: backup before the window's start and all WAL from it on.
+    pitr_window: timedelta = timedelta(days=7)
+
+
 @dataclass(frozen=True)
 class DatabaseConfig:
     id: str
@@ -101,6 +141,7 @@ class DatabaseConfig:
     retention: Mapping[str, Any] | None = None
     expectations: str | None = None
     app_check: AppCheck | None = None
+    physical: PhysicalConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -352,9 +393,57 @@ def _database(data: Any, where: str, env: Mapping[str, str], comp: CompressionCo
         retention=retention,
         expectations=f.text("expectations", None),
         app_check=_app_check(f.raw("drill", None), f"{where}.drill", env),
+        physical=_physical(f.raw("physical", None), f"{where}.physical", env, engine, db_id, conn_id),
     )
     f.check_unknown()
     return db
+
+
+def _physical(data: Any, where: str, env: Mapping[str, str], engine: str, db_id: str, conn_id: str):
+    if data is None:
+        return None
+    if engine != "postgres":
+        raise ConfigError(
+            f"{where}: physical backups with WAL archiving are for PostgreSQL; this entry's engine is {engine!r}",
+            hint="Remove the physical block (MariaDB point-in-time recovery archives binlogs instead)",
+        )
+    from restorable.lifecycle.policy import parse_duration
+
+    f = _Fields(data, where, env)
+    enabled = f.boolean("enabled", True)
+    schedule = _schedule(f, "schedule", "0 1 * * *")
+    replication_conn_id = f.text("replication_conn_id", conn_id)
+    window = parse_duration(f.text("pitr_window", "7d"), where=f"{where}.pitr_window")
+    w = _Fields(f.raw("wal", required=True), f"{where}.wal", env)
+    mode = w.text("mode", "archive")
+    if mode not in WAL_MODES:
+        raise ConfigError(f"{where}.wal.mode: {mode!r} is not a WAL mode", hint="Use archive or stream")
+    spool = w.text("spool_dir", required=True)
+    if not os.path.isabs(spool):
+        raise ConfigError(
+            f"{where}.wal.spool_dir: {spool!r} is not an absolute path",
+            hint="PostgreSQL's archive step and the archiver must agree on it: give an absolute directory",
+        )
+    spool_max = parse_size(w.raw("spool_max", "8GiB"), f"{where}.wal.spool_max")
+    spool_alarm = parse_size(w.raw("spool_alarm", "1GiB"), f"{where}.wal.spool_alarm")
+    if spool_alarm >= spool_max:
+        raise ConfigError(
+            f"{where}.wal.spool_alarm must be smaller than spool_max, or the alarm comes only once the spool is full",
+            hint="For example spool_alarm: 1GiB with spool_max: 8GiB",
+        )
+    wal = WalConfig(
+        mode=mode,
+        spool_dir=Path(spool),
+        spool_max_bytes=spool_max,
+        spool_alarm_bytes=spool_alarm,
+        upload_concurrency=w.integer("upload_concurrency", 4, minimum=1, maximum=32),
+        heartbeat_interval=w.integer("heartbeat_interval", 10, minimum=1, maximum=3600),
+        partial_interval=w.integer("partial_interval", 5, minimum=1, maximum=3600),
+        slot=w.text("slot", f"restorable_{db_id}" if mode == "stream" else None),
+    )
+    w.check_unknown()
+    f.check_unknown()
+    return PhysicalConfig(enabled, schedule, replication_conn_id, wal, window)
 
 
 def _app_check(data: Any, where: str, env: Mapping[str, str]) -> AppCheck | None:

@@ -257,3 +257,48 @@ def test_the_drill_app_check_is_read_and_its_mistakes_named():
     assert "databases[shop].drill.app_conn_id" in error_for(data)
     data["databases"][0]["drill"] = {"app_role": "a", "app_conn_id": "a", "smoke_queries": [{"sq": "x"}]}
     assert "smoke_queries[0]" in error_for(data)
+
+
+# -- physical: base backups and WAL ------------------------------------------------------------
+def _with_physical(tmp_path, physical, engine="postgres"):
+    import yaml
+
+    data = {
+        "storage": {"conn_id": "s3", "bucket": "backups"},
+        "encryption": {"recipients": ["age1" + "q" * 58], "identity_conn_id": "age"},
+        "databases": [{"id": "shop", "engine": engine, "conn_id": "shop_pg", "physical": physical}],
+    }
+    path = tmp_path / "restorable.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return load_config(path, environ={})
+
+
+def test_a_physical_block_reads_with_its_defaults(tmp_path):
+    cfg = _with_physical(tmp_path, {"wal": {"spool_dir": "/var/spool/restorable/shop"}})
+    physical = cfg.database("shop").physical
+    assert physical.enabled and physical.schedule == "0 1 * * *"
+    assert physical.replication_conn_id == "shop_pg" and physical.pitr_window.days == 7
+    assert physical.wal.mode == "archive" and str(physical.wal.spool_dir) == "/var/spool/restorable/shop"
+    assert physical.wal.slot is None and physical.wal.heartbeat_interval == 10
+
+
+def test_stream_mode_names_its_slot_after_the_database(tmp_path):
+    cfg = _with_physical(tmp_path, {"wal": {"mode": "stream", "spool_dir": "/s"}})
+    assert cfg.database("shop").physical.wal.slot == "restorable_shop"
+
+
+@pytest.mark.parametrize(
+    ("physical", "engine", "message"),
+    [
+        ({"wal": {"spool_dir": "/s"}}, "mysql", "for PostgreSQL"),
+        ({"wal": {"mode": "ship", "spool_dir": "/s"}}, "postgres", "wal.mode: 'ship'"),
+        ({"wal": {"spool_dir": "spool"}}, "postgres", "not an absolute path"),
+        ({"wal": {"spool_dir": "/s", "spool_alarm": "9GiB"}}, "postgres", "spool_alarm must be smaller"),
+        ({"wal": {"spool_dir": "/s", "spoolmax": "1GiB"}}, "postgres", "unknown field"),
+        ({"enabled": True}, "postgres", "physical.wal is required"),
+    ],
+)
+def test_a_wrong_physical_block_is_named_and_breaks_only_its_entry(tmp_path, physical, engine, message):
+    cfg = _with_physical(tmp_path, physical, engine)
+    assert "shop" in cfg.broken and message in str(cfg.broken["shop"])
+    assert "databases[shop].physical" in str(cfg.broken["shop"])
