@@ -19,7 +19,7 @@ bootstrap:
 $(VENV)/.installed: requirements.txt pyproject.toml
 	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	@[ -x $(PY) ] || uv venv --quiet --python python3.11 $(VENV)
-	VIRTUAL_ENV=$(abspath $(VENV)) uv pip install --quiet -r requirements.txt
+	VIRTUAL_ENV=$(abspath $(VENV)) uv pip install --quiet --compile-bytecode -r requirements.txt
 	VIRTUAL_ENV=$(abspath $(VENV)) uv pip install --quiet --no-deps -e .
 	@touch $@
 

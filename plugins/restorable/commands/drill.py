@@ -18,6 +18,7 @@ The manual restore DAG restores and validates with the same two steps, into a ta
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -157,11 +158,20 @@ def restore_into(
 
 
 def validate_restore(
-    services: Services, database_id: str, backup_id: str, *, target: ConnectionInfo, database: str
+    services: Services,
+    database_id: str,
+    backup_id: str,
+    *,
+    target: ConnectionInfo,
+    database: str,
+    preloading: threading.Thread | None = None,
 ) -> dict[str, Any]:
     """Validate the restored ``database``: the engine's integrity check (indexes against tables,
     page structure), then the manifest's counts and schema with Great Expectations. Never raises
-    for a mismatch: the result's ``ok`` and ``differences`` say it (see ``validation_error``)."""
+    for a mismatch: the result's ``ok`` and ``differences`` say it (see ``validation_error``).
+
+    ``preloading``: the thread importing GX since before the restore (``validate.gx.preload``);
+    what is left of its import is waited for here and counted in the validation's seconds."""
     from restorable.engines import engine_for
     from restorable.validate.expectations import expectations_path
     from restorable.validate.gx import sqlalchemy_url, validate_restored
@@ -171,6 +181,8 @@ def validate_restore(
     engine = engine_for(manifest.engine)
     conn = target.with_schema(database)
     started = time.monotonic()
+    if preloading is not None:
+        preloading.join()
     # First: a copy whose indexes disagree with its tables can still match every count.
     integrity = engine.check_integrity(conn)
     found = engine.describe(conn)
@@ -408,6 +420,9 @@ def run_drill(
     chosen = picked.manifest.backup_id
     restored = validation = None
     failing = True
+    from restorable.validate.gx import preload
+
+    preloading = preload()
     try:
         try:
             restored = restore_into(
@@ -422,7 +437,9 @@ def run_drill(
                 identity=identity,
                 on_progress=on_progress,
             )
-            validation = validate_restore(services, database_id, chosen, target=picked.target.server, database=scratch)
+            validation = validate_restore(
+                services, database_id, chosen, target=picked.target.server, database=scratch, preloading=preloading
+            )
         except Exception as exc:
             message = exc.message if isinstance(exc, RestorableError) else f"{type(exc).__name__}: {exc}"
             try:

@@ -9,7 +9,8 @@ import pytest
 from restorable.connections import ConnectionInfo
 from restorable.exceptions import ConfigError
 from restorable.validate.expectations import expectations_path, load_expectations, parse_expectations
-from restorable.validate.gx import gx_type_for, sqlalchemy_url
+from restorable.validate.facts import gx_type_for
+from restorable.validate.gx import sqlalchemy_url
 
 REPO = Path(__file__).resolve().parents[3]
 
