@@ -47,17 +47,17 @@ def _compare(obj: StoredObject, found_sha256: str, found_bytes: int) -> list[str
     return problems
 
 
-def _version_problems(store: Store, obj: StoredObject) -> list[str]:
+def _version_problems(store: Store, key: str, version_id: str | None) -> list[str]:
     """A newer version or a delete marker over the version the manifest recorded: tampering."""
-    if obj.version_id in (None, "null"):
+    if version_id in (None, "null"):
         return []  # an unversioned bucket records no version to hold on to
-    current = store.head(obj.key, checksum=False)
+    current = store.head(key, checksum=False)
     if current is None:
-        return [f"stored object {obj.key} is hidden by a delete marker over the recorded version {obj.version_id}"]
-    if current.get("VersionId") != obj.version_id:
+        return [f"stored object {key} is hidden by a delete marker over the recorded version {version_id}"]
+    if current.get("VersionId") != version_id:
         return [
-            f"stored object {obj.key} has a newer version {current.get('VersionId')} over the recorded "
-            f"version {obj.version_id} (tampering, or a rewrite: restores keep reading the recorded one)"
+            f"stored object {key} has a newer version {current.get('VersionId')} over the recorded "
+            f"version {version_id} (tampering, or a rewrite: restores keep reading the recorded one)"
         ]
     return []
 
@@ -126,7 +126,7 @@ def verify_backup(
     try:
         for obj in manifest.objects:
             read_plain = deep and obj.role == DUMP
-            tampered = _version_problems(catalog.store, obj)
+            tampered = _version_problems(catalog.store, obj.key, obj.version_id)
             try:
                 if read_plain:
                     found, size = _deep_read_dump(
@@ -160,6 +160,7 @@ def verify_backup(
         if manifest.sealed:
             # The sealed settings are part of what a restore needs: re-read them too (and, deep,
             # decrypt them: a wrong key raises DecryptionError like the data's).
+            problems.extend(_version_problems(catalog.store, manifest.sealed["key"], manifest.sealed.get("version_id")))
             try:
                 if deep:
                     open_sealed(catalog.store, manifest, identity or services.identity())

@@ -99,7 +99,7 @@ class BackupManifest:
     timings: dict[str, float] = field(default_factory=dict)
     run: dict[str, Any] = field(default_factory=dict)
     source: dict[str, Any] = field(default_factory=dict)
-    #: The age-encrypted object holding ``metadata.sealed`` ({"key", "sha256", "bytes"}), if any.
+    #: The age-encrypted object holding ``metadata.sealed`` ({"key", "sha256", "bytes", "version_id"}), if any.
     sealed: dict[str, Any] | None = None
     kind: str = "logical"
     format: str = FORMAT

@@ -2,7 +2,8 @@
 
 ``SnapshotMetadata.sealed`` (database settings, which can hold a secret such as
 ``app.jwt_secret``) is stored age-encrypted to the backup's recipients as
-``<backup>/sealed.json.age``, before the manifest; the manifest records its key, sha256 and size.
+``<backup>/sealed.json.age``, before the manifest; the manifest records its key, sha256, size and
+(in a versioned bucket) the version written, which is the one every read asks for.
 Written by the backup, re-read by verify, decrypted by restores: all three go through here.
 """
 
@@ -38,13 +39,17 @@ def write_sealed(
     from restorable.stream.keys import parse_recipients
 
     stored = pyrage.encrypt(json.dumps(values, sort_keys=True).encode(), parse_recipients(recipients))
-    store.put_bytes(key, stored, lock_mode=lock_mode, retain_until=retain_until)
-    return {"key": key, "sha256": hashlib.sha256(stored).hexdigest(), "bytes": len(stored)}
+    written = store.put_bytes(key, stored, lock_mode=lock_mode, retain_until=retain_until)
+    record = {"key": key, "sha256": hashlib.sha256(stored).hexdigest(), "bytes": len(stored)}
+    if written.version_id not in (None, "null"):
+        record["version_id"] = written.version_id
+    return record
 
 
 def read_sealed(store: Store, manifest: BackupManifest) -> tuple[bytes, str]:
-    """The stored sealed object of ``manifest`` and its sha256, as found in the bucket."""
-    stored = store.get_bytes((manifest.sealed or {})["key"])
+    """The stored sealed object of ``manifest`` (the version it recorded) and its sha256."""
+    sealed = manifest.sealed or {}
+    stored = store.get_bytes(sealed["key"], version_id=sealed.get("version_id"))
     return stored, hashlib.sha256(stored).hexdigest()
 
 

@@ -229,7 +229,21 @@ def test_database_settings_are_sealed_not_in_the_manifest(pg_chain, pg_server, p
     # Verification re-reads (and, deep, decrypts) the sealed object too; tampering is caught.
     assert verify_backup(chain.services, "shop", manifest.backup_id)["ok"]
     assert verify_backup(chain.services, "shop", manifest.backup_id, deep=True)["ok"]
-    store.put_bytes(manifest.sealed["key"], sealed[:-1] + bytes([sealed[-1] ^ 1]))
+    # A newer version over the recorded one is tampering to verify, and restores keep reading
+    # the version the manifest recorded.
+    assert manifest.sealed.get("version_id")
+    newer = store.put_bytes(manifest.sealed["key"], sealed[:-1] + bytes([sealed[-1] ^ 1]))
+    with pytest.raises(IntegrityError, match="sealed.json.age has a newer version"):
+        verify_backup(chain.services, "shop", manifest.backup_id)
+    again = f"sealed_{uuid.uuid4().hex[:8]}"
+    assert restore_backup(chain.services, "shop", manifest.backup_id, target=chain.target, database=again).ok
+    with pg_tools.connect(chain.target, again) as pg:
+        assert pg.execute("show app.jwt_secret").fetchone()[0] == secret
+    # Bytes changed in the recorded version itself (the manifest pointed at the altered one).
+    manifest_key = chain.services.catalog().layout.manifest_key("shop", manifest.backup_id)
+    raw = store.get_json(manifest_key)
+    raw["sealed"]["version_id"] = newer.version_id
+    store.put_json(manifest_key, raw)
     with pytest.raises(IntegrityError, match="sealed.json.age differs"):
         verify_backup(chain.services, "shop", manifest.backup_id)
     with pytest.raises(IntegrityError, match="sealed.json.age has sha256"):
