@@ -52,6 +52,15 @@ def check_bucket(services: Services, database_id: str) -> None:
         )
 
 
+def _server_identity(engine: Any, source: Any, log: Any) -> str | None:
+    """The source server's identity for the manifest; a role that may not read it records none."""
+    try:
+        return engine.server_identity(source)
+    except RestorableError as exc:
+        log.warning("the source server's identity could not be read; the manifest records none", error=exc.message)
+        return None
+
+
 def run_backup(
     services: Services,
     database_id: str,
@@ -82,6 +91,7 @@ def run_backup(
     timings: dict[str, float] = {}
     t0 = time.monotonic()
     tools = engine.preflight(source)
+    server_identity = _server_identity(engine, source, log)
     check_bucket(services, database_id)
     timings["preflight_seconds"] = time.monotonic() - t0
 
@@ -164,7 +174,15 @@ def run_backup(
             object_lock={"mode": lock_mode, "retain_until": iso(retain_until)} if retain_until else None,
             timings={k: round(v, 3) for k, v in timings.items()},
             run=run or {"by": "cli", "host": socket.gethostname()},
-            source={"conn_id": db.conn_id, "host": source.host, "port": source.port, "database": source.schema},
+            source={
+                "conn_id": db.conn_id,
+                "host": source.host,
+                "port": source.port,
+                "database": source.schema,
+                # Who the server is, whatever name reached it: drills refuse it as a target by this
+                # even while it is down (restore_target.same_server).
+                "server_identity": server_identity,
+            },
             sealed=sealed,
         )
         catalog.write_manifest(manifest, lock_mode=lock_mode, retain_until=retain_until)

@@ -139,6 +139,7 @@ def _restore_logical(
         source=source,
         database_id=manifest.database_id,
         backup_id=manifest.backup_id,
+        recorded_identity=manifest.source.get("server_identity"),
     )
     if manifest.sealed:
         # Before the target is touched: a wrong identity fails here, as it would on the data.

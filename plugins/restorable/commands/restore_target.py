@@ -74,15 +74,28 @@ def targets_source(source: ConnectionInfo, target: ConnectionInfo, scratch: str)
     return _server(source) == _server(target) or _same_name(scratch, source.schema)
 
 
-def same_server(engine: Engine, source: ConnectionInfo, target: ConnectionInfo) -> bool:
+def same_server(
+    engine: Engine, source: ConnectionInfo, target: ConnectionInfo, recorded_identity: str | None = None
+) -> bool:
     """Whether ``target`` reaches the server of ``source``, by the identity both servers report.
 
-    A source that cannot be reached is decided by the connections' text (``targets_source``)
-    and logged: drills restore from the bucket and must still run while the source is down.
+    A source that cannot be reached is compared by the identity its backup recorded
+    (``recorded_identity``, the manifest's ``source.server_identity``), else decided by the
+    connections' text (``targets_source``) and logged: drills restore from the bucket and must
+    still run while the source is down.
     """
     try:
         source_identity = engine.server_identity(source)
     except SourceUnreachable as exc:
+        if recorded_identity:
+            log.warning(
+                "the source server cannot be reached; comparing the drill target with the identity its "
+                "backup recorded source=%s target=%s error=%s",
+                source.describe(),
+                target.describe(),
+                exc.message,
+            )
+            return recorded_identity == engine.server_identity(target)
         log.warning(
             "the source server cannot be reached to compare its identity with the drill target's; "
             "deciding by host and port source=%s target=%s error=%s",
@@ -95,11 +108,19 @@ def same_server(engine: Engine, source: ConnectionInfo, target: ConnectionInfo) 
 
 
 def refuse_source(
-    engine: Engine | None, source: ConnectionInfo, target: ConnectionInfo, scratch: str, *, database_id: str
+    engine: Engine | None,
+    source: ConnectionInfo,
+    target: ConnectionInfo,
+    scratch: str,
+    *,
+    database_id: str,
+    recorded_identity: str | None = None,
 ) -> None:
     """Raise ``RestoreRefused`` when a drill into ``scratch`` on ``target`` would write to the
     source's server (by text first, then, with an ``engine``, by the servers' identity)."""
-    if targets_source(source, target, scratch) or (engine is not None and same_server(engine, source, target)):
+    if targets_source(source, target, scratch) or (
+        engine is not None and same_server(engine, source, target, recorded_identity)
+    ):
         raise RestoreRefused(
             f"the drill target {target.with_schema(scratch).describe()} is the source database's server "
             f"({source.describe()}): a drill never writes there",
@@ -141,15 +162,25 @@ def check_target(
     source: ConnectionInfo | None = None,
     database_id: str | None = None,
     backup_id: str | None = None,
+    recorded_identity: str | None = None,
 ) -> TargetState:
     """Decide whether a restore may write ``database`` on ``target``; return what it holds now.
 
-    ``source`` is given by drills: a target on the source's server is refused whatever it holds.
+    ``source`` is given by drills: a target on the source's server is refused whatever it holds
+    (``recorded_identity``, the source server's identity at backup time, decides when the source
+    cannot be reached).
     Reserved and over-long names are refused; a non-empty target is refused unless ``overwrite``.
     Nothing is written either way.
     """
     if source is not None:
-        refuse_source(engine, source, target, database, database_id=database_id or database)
+        refuse_source(
+            engine,
+            source,
+            target,
+            database,
+            database_id=database_id or database,
+            recorded_identity=recorded_identity,
+        )
     refuse_reserved(engine, target, database, database_id=database_id, backup_id=backup_id)
     state = engine.target_state(target, database)
     if not overwrite and state == "non_empty":

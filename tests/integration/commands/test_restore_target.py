@@ -67,6 +67,26 @@ def test_a_drill_into_the_source_server_under_another_spelling_is_refused_before
     assert [r for r in catalog.verifications("shop", summary["backup_id"]) if r["kind"] == "drill"] == []
 
 
+def test_while_the_source_is_down_a_drill_into_its_server_is_refused_by_the_identity_its_backup_recorded(
+    pg_cli_chain, pg_server, pg_target_server
+):
+    from devstack.ports import free_port
+
+    chain = pg_cli_chain
+    summary = backed_up(chain)
+    manifest = chain.services.catalog("restore").read_manifest("shop", summary["backup_id"])
+    assert manifest.source["server_identity"] == PostgresEngine().server_identity(pg_server.connection())
+    # The source's connection now reaches nothing (an incident); the drill target is its server.
+    down = replace(pg_server.connection(chain.services.resolve("src").schema), port=free_port())
+    alias = replace(pg_server.connection("postgres"), host="localhost")
+    env = {**as_env(chain, "src", down), **as_env(chain, "alias", alias)}
+    drill = chain.run_cli("drill", "shop", "latest", "--target", "alias", env_extra=env)
+    assert drill.returncode == 7, drill.stderr
+    assert "is the source database's server" in drill.stderr and "Traceback" not in drill.stderr
+    assert "the identity its backup recorded" in drill.stderr  # decided by the record, not a live look
+    assert databases(pg_server, "drill_%") == databases(pg_target_server, "drill_%") == []
+
+
 # --- names the server keeps, names it would cut ------------------------------------------------
 
 
