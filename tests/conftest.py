@@ -51,6 +51,7 @@ FIXTURE_MARKERS: dict[str, frozenset[str]] = {
     "alert_receiver": _SERVER_MARKERS,  # tests/airflow/conftest.py: a local HTTP webhook
     "airflow_db": frozenset({"airflow"}),  # migrates Airflow's metadata DB
     "archiving_pg": _SERVER_MARKERS,  # tests/integration/wal/conftest.py
+    "own_seaweed": _SERVER_MARKERS,  # tests/integration/wal/test_faults.py
 }
 #: Every test file under tests/<directory>/ carries this marker in its ``pytestmark``.
 DIRECTORY_MARKERS = {"integration": "integration", "airflow": "airflow"}
