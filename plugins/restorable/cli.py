@@ -366,6 +366,8 @@ COMMANDS = {
     "hold": cmd_hold,
     "lifecycle": cmd_lifecycle,
     "wal-archiver": lambda args, services: _wal("cmd_wal_archiver", args, services),
+    "wal-status": lambda args, services: _wal("cmd_wal_status", args, services),
+    "verify-wal": lambda args, services: _wal("cmd_verify_wal", args, services),
 }
 
 

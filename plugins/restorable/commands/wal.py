@@ -48,6 +48,26 @@ def add_parsers(sub: Any) -> None:
     f.add_argument("--prefetch", type=int, default=None, help="segments to prefetch after this one (default 4; 0: off)")
     f.add_argument("--identity-file", type=Path, help="age identity file (default: the identity connection)")
 
+    st = sub.add_parser(
+        "wal-status",
+        help="the WAL archiver's state: last archived, queue, oldest spooled file, heartbeats, alarms",
+    )
+    st.add_argument("database")
+    st.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print the status as JSON")
+
+    vw = sub.add_parser(
+        "verify-wal",
+        help="check the WAL archive has no gap (per timeline) and its history files agree; exit 6 on a gap",
+    )
+    vw.add_argument("database")
+    vw.add_argument(
+        "--from",
+        dest="start",
+        help="first segment to require (default: the oldest physical base backup's start, else the oldest archived)",
+    )
+    vw.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print the report as JSON")
+    vw.add_argument("--identity-file", type=Path, help="age identity file (to read .history files)")
+
 
 def cmd_wal_archiver(args: argparse.Namespace, services: Services) -> int:
     from restorable.wal.service import WalArchiver
@@ -128,3 +148,67 @@ def run_wal_fetch(parser: argparse.ArgumentParser, argv: list[str]) -> int:
             return cmd_wal_fetch(args, services, _identity(args))
     except BaseException as exc:
         return fetch_failure(exc)
+
+
+def cmd_wal_status(args: argparse.Namespace, services: Services) -> int:
+    from restorable.cli import _emit
+    from restorable.wal.status import wal_status
+
+    status = wal_status(services, args.database)
+    queue, last = status["queue"], status["last_archived_segment"]
+    oldest = queue["oldest"]
+    lines = [
+        f"wal archiver of {args.database}: {'running' if status['archiver']['running'] else 'NOT RUNNING'} "
+        f"(pid {status['archiver']['pid']}, state {status['archiver']['updated_seconds_ago']} s old)",
+        f"  last archived segment  {last or '-'}",
+        f"  queue                  {queue['files']} files, {queue['bytes']} bytes"
+        + (f"; oldest {oldest['name']} ({oldest['age_seconds']} s)" if oldest else ""),
+        f"  last heartbeat archived {(status['last_heartbeat_archived'] or {}).get('at', '-')}",
+        f"  bucket newest segment  {status['bucket']['newest_segment'] or '-'} ({status['bucket']['objects']} objects)",
+    ]
+    lines += [f"  ALARM {a['kind']}: {a['message']}" for a in status["alarms"]]
+    _emit(args, status, "\n".join(lines))
+    return 0
+
+
+def cmd_verify_wal(args: argparse.Namespace, services: Services) -> int:
+    from restorable.cli import _emit, _identity
+    from restorable.repository.layout import Layout
+    from restorable.wal.continuity import check_continuity
+    from restorable.wal.fetch import check_wal_file_name
+
+    services.config.database(args.database)
+    if args.start is not None:
+        check_wal_file_name(args.start)
+    identity = _identity(args) or _optional_identity(services)
+    report = check_continuity(
+        services.store("restore"),
+        Layout(services.config.storage.prefix),
+        args.database,
+        identity=identity,
+        start=args.start,
+    )
+    verdict = "no gap" if report.ok else f"{len(report.gaps)} gap(s), {len(report.history_problems)} history problem(s)"
+    lines = [
+        f"WAL archive of {args.database} from {report.start or '-'} ({report.start_source}): {report.found} segments "
+        f"found, {verdict}; segment size {report.segment_size} bytes",
+    ]
+    lines += [f"  newest on timeline {t:08X}: {n}" for t, n in sorted(report.newest.items())]
+    lines += [f"  MISSING {g.first} .. {g.last} ({g.segments} segments)" for g in report.gaps]
+    lines += [f"  HISTORY {p}" for p in report.history_problems]
+    lines += [f"  breaks base backup {b['backup_id']} (starts at {b['start_segment']})" for b in report.broken_backups]
+    _emit(args, report.to_dict(), "\n".join(lines))
+    if report.ok:
+        return 0
+    first = report.gaps[0] if report.gaps else None
+    what = f"missing {first.first} .. {first.last}" if first else report.history_problems[0]
+    print(f"restorable: error: the WAL archive of {args.database} is not continuous: {what}", file=sys.stderr)
+    return 6
+
+
+def _optional_identity(services: Services) -> str | None:
+    """The identity for reading .history files, or None (then they are reported as not checked)."""
+    try:
+        return services.identity()
+    except RestorableError:
+        return None

@@ -74,6 +74,8 @@ class Heartbeat:
         self.last_committed: Beat | None = None
         self.last_error: str | None = None
         self.beats = 0
+        #: The server's wal_segment_size (bytes), read at ``prepare()``: segment arithmetic depends on it.
+        self.segment_size: int | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pg: Any = None
@@ -83,6 +85,8 @@ class Heartbeat:
         """Connect and create the table; raises ConfigError when the role may not (checked at start)."""
         self._pg = connect(self.conn, self.database)
         ensure_table(self._pg, self.where, self.conn.login)
+        row = self._pg.execute("SELECT setting::bigint FROM pg_settings WHERE name = 'wal_segment_size'").fetchone()
+        self.segment_size = int(row[0]) if row else None
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="wal-heartbeat", daemon=True)

@@ -167,6 +167,7 @@ class WalArchiver:
         self.spool.sweep_stale_temporaries()
         files = self.spool.files(include_partial=self.wal.mode == "stream")
         self._check_spool_size(files)
+        self._forget_removed({f.name for f in files})
         now = time.monotonic()
         for f in files:
             if len(self._in_flight) >= self.wal.upload_concurrency:
@@ -179,6 +180,14 @@ class WalArchiver:
         self._note_heartbeats()
         if time.monotonic() - self._state_written >= _STATE_EVERY:
             self._write_state(running=True)
+
+    def _forget_removed(self, spooled: set[str]) -> None:
+        """A file alarm ends when its file left the spool (an operator removed the impostor)."""
+        for name in [n for n in self._conflicts if n not in spooled]:
+            del self._conflicts[name]
+        for alarm in [a for a in self.alarms if a.startswith("file:") and a[5:] not in spooled]:
+            if alarm[5:] not in self._in_flight:
+                self._clear_alarm(alarm)
 
     def _check_spool_size(self, files: list) -> None:
         used = self.spool.total_bytes()
@@ -319,6 +328,7 @@ class WalArchiver:
                 else None
             ),
             "last_heartbeat_archived": self.last_heartbeat_archived,
+            "segment_size": hb.segment_size if hb is not None else None,
         }
 
     def _write_state(self, *, running: bool) -> None:

@@ -145,10 +145,13 @@ def test_a_new_version_over_an_archived_segment_is_read_past_and_a_bad_body_fail
         if_none_match=True,
         metadata=wal_object_metadata(hashlib.sha256(b"other").hexdigest(), len(forged)),
     )
-    done = chain.run_cli("wal-fetch", chain.database_id, fake, str(tmp_path / "b"), "--prefetch", "0")
-    assert done.returncode == 126, done.stderr
-    assert "altered" in done.stderr
-    assert not (tmp_path / "b").exists()
+    try:
+        done = chain.run_cli("wal-fetch", chain.database_id, fake, str(tmp_path / "b"), "--prefetch", "0")
+        assert done.returncode == 126, done.stderr
+        assert "altered" in done.stderr
+        assert not (tmp_path / "b").exists()
+    finally:
+        store.delete_all_versions(layout.wal_key(chain.database_id, fake))
 
 
 def test_same_name_with_different_content_is_an_alarm_not_an_overwrite(chain, archiver, archiving_pg):
@@ -184,6 +187,45 @@ def test_heartbeats_are_committed_and_reported_once_archived(chain, archiver, ar
         lambda: read_state(chain).get("last_heartbeat_archived") and read_state(chain), 20, "an archived beat"
     )
     assert state["last_heartbeat_archived"]["wal_file"] <= state["last_archived_segment"]
+
+
+def test_wal_status_reports_the_archiver_the_queue_and_the_bucket(chain, archiver, archiving_pg):
+    name = switch_segment(archiving_pg)
+    wait_for(lambda: _archived(chain, [name]), 30, f"{name} in the bucket")
+    wait_for(lambda: read_state(chain).get("last_archived_segment") == name, 10, "the state to catch up")
+    done = chain.run_cli("wal-status", chain.database_id, "--json")
+    assert done.returncode == 0, done.stderr
+    status = json.loads(done.stdout)
+    assert status["archiver"]["running"] is True
+    assert status["archiver"]["segment_size"] == 16 * 1024 * 1024
+    assert status["last_archived_segment"] == name
+    assert status["bucket"]["newest_segment"] == name
+    assert status["queue"]["files"] == 0 and status["queue"]["oldest"] is None
+    assert status["last_heartbeat_committed"]["at"]
+    assert status["alarms"] == [], status["alarms"]
+
+
+def test_verify_wal_names_a_deleted_segment_and_exits_6(chain, archiver, archiving_pg):
+    store, layout = _store(chain), Layout("restorable")
+    names = [switch_segment(archiving_pg) for _ in range(3)]
+    wait_for(lambda: _archived(chain, names), 30, f"{names} in the bucket")
+    intact = chain.run_cli("verify-wal", chain.database_id, "--json")
+    assert intact.returncode == 0, intact.stdout + intact.stderr
+    assert json.loads(intact.stdout)["gaps"] == []
+    key = layout.wal_key(chain.database_id, names[1])
+    store.delete_object(key)  # a delete marker: the segment is gone from the archive as a restore sees it
+    try:
+        broken = chain.run_cli("verify-wal", chain.database_id, "--from", names[0], "--json")
+        assert broken.returncode == 6, broken.stdout + broken.stderr
+        report = json.loads(broken.stdout)
+        assert [(g["first"], g["last"]) for g in report["gaps"]] == [(names[1], names[1])]
+        assert f"missing {names[1]} .. {names[1]}" in broken.stderr
+        text = chain.run_cli("verify-wal", chain.database_id)
+        assert text.returncode == 6 and f"MISSING {names[1]}" in text.stdout, text.stdout
+        fetch = chain.run_cli("wal-fetch", chain.database_id, names[1], "/tmp/nonexistent-dir/x")
+        assert fetch.returncode == 1, fetch.stderr  # deleted: "not archived", as PostgreSQL must hear it
+    finally:
+        store.delete_all_versions(key)
 
 
 def test_sigterm_finishes_and_exits_143(chain, archiver):
