@@ -20,7 +20,8 @@ if [ -e "$dest" ]; then
     exit 1
 fi
 size=$(stat -c %s "$src")
-used=$(du -sb "$spool" | cut -f1)
+# Every file in the spool counts, temporary ones included (as the archiver counts them).
+used=$(find "$spool" -maxdepth 1 -type f -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
 if [ $((used + size)) -gt "$max" ]; then
     echo "spool-archive: spool $spool holds $used bytes; $name ($size) would pass its bound of $max; keeping it in pg_wal" >&2
     exit 1
