@@ -165,7 +165,8 @@ class WalArchiver:
         """One pass: collect finished uploads, look at the spool, start uploads, write the state."""
         self._collect(wait=False)
         self.spool.sweep_stale_temporaries()
-        files = self.spool.files(include_partial=self.wal.mode == "stream")
+        # Archive mode sees a .partial too: PostgreSQL archives the old timeline's last segment so at a promotion.
+        files = self.spool.files(include_partial=True)
         self._check_spool_size(files)
         self._forget_removed({f.name for f in files})
         now = time.monotonic()
@@ -275,7 +276,8 @@ class WalArchiver:
                 f"the spool file has {outcome.plain_sha256}: not overwritten, the spool file is kept",
             )
             return
-        if kind_of(name) != "partial":
+        # pg_receivewal keeps writing its .partial (stream mode); one archived by PostgreSQL is final.
+        if kind_of(name) != "partial" or self.wal.mode == "archive":
             self.spool.remove(name)
         self._clear_alarm(f"file:{name}")
         self._conflicts.pop(name, None)

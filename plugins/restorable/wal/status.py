@@ -43,7 +43,7 @@ def wal_status(services: Services, database_id: str, *, store: Store | None = No
     wal = db.physical.wal
     spool = Spool(wal.spool_dir)
     state = read_state(spool.state_path) or {}
-    files = spool.files(include_partial=wal.mode == "stream") if wal.spool_dir.is_dir() else []
+    files = spool.files(include_partial=True) if wal.spool_dir.is_dir() else []
     oldest = files[0] if files else None
     spool_bytes = spool.total_bytes() if wal.spool_dir.is_dir() else 0
     queue = {
