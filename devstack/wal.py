@@ -167,3 +167,28 @@ def read_state(chain: WalChain) -> dict:
         return json.loads((chain.spool_dir / ".restorable-wal-state.json").read_text())
     except (FileNotFoundError, ValueError):
         return {}
+
+
+def python_for_postgres() -> tuple[str, dict[str, str]]:
+    """An interpreter the ``postgres`` user can run for a restore_command, and the environment that
+    finds Restorable and its dependencies (this venv's site-packages; its interpreter may sit under a
+    home directory postgres cannot enter, e.g. pyenv's in /root)."""
+    import sysconfig
+
+    import restorable
+
+    plugins = str(Path(restorable.__file__).resolve().parents[1])
+    paths = [plugins, sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
+    env = {"PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}
+    if os.geteuid() != 0:
+        return sys.executable, env
+    probe = [sys.executable, f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}"]
+    for candidate in probe:
+        check = subprocess.run(
+            ["runuser", "-u", "postgres", "--", candidate, "-c", "import restorable.cli, boto3, pyrage"],
+            env={**os.environ, **env},
+            capture_output=True,
+        )
+        if check.returncode == 0:
+            return candidate, env
+    raise RuntimeError(f"no Python the postgres user can run with Restorable importable (tried {probe})")

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from devstack.wal import make_wal_chain, read_state, stop_archiver, switch_segment, wait_for
+from devstack.wal import make_wal_chain, python_for_postgres, read_state, stop_archiver, switch_segment, wait_for
 from restorable.repository.layout import Layout
 from restorable.wal.objects import encode_wal_file, wal_object_metadata
 
@@ -226,6 +226,75 @@ def test_verify_wal_names_a_deleted_segment_and_exits_6(chain, archiver, archivi
         assert fetch.returncode == 1, fetch.stderr  # deleted: "not archived", as PostgreSQL must hear it
     finally:
         store.delete_all_versions(key)
+
+
+def test_postgres_replays_the_archive_through_wal_fetch_to_the_last_commit(chain, archiver, archiving_pg):
+    """A base backup restored with wal-fetch as restore_command reaches the newest archived commit."""
+    import os
+    import shutil
+    import subprocess
+
+    from devstack.ports import free_port
+    from devstack.postgres import postgres_bindir
+
+    bindir, base = postgres_bindir(), archiving_pg.base_dir
+    restore = base / "restored"
+    as_pg = ["runuser", "-u", "postgres", "--"]
+    pg_env = {**os.environ, "PGPASSWORD": archiving_pg.password}
+    subprocess.run(
+        [*as_pg, str(bindir / "pg_basebackup"), "-D", str(restore), "-X", "none", "-c", "fast", "-h", "127.0.0.1"]
+        + ["-p", str(archiving_pg.port), "-U", "postgres"],
+        check=True,
+        env=pg_env,
+        capture_output=True,
+        timeout=60,
+    )
+    with archiving_pg.connect("postgres") as pg:
+        pg.execute("CREATE TABLE IF NOT EXISTS after_backup (n int)")
+        pg.execute("INSERT INTO after_backup SELECT generate_series(1, 500)")
+    last = switch_segment(archiving_pg)
+    wait_for(lambda: _archived(chain, [last]), 30, f"{last} in the bucket")
+
+    config = base / "restore.yaml"  # the restored server (user postgres) must read it
+    shutil.copy(chain.config_path, config)
+    os.chmod(config, 0o644)
+    port = free_port()
+    python, python_env = python_for_postgres()
+    fetch = f"{python} -m restorable.cli --config {config} wal-fetch {chain.database_id} %f %p"
+    (restore / "port.conf").write_text(f"port = {port}\n")
+    with open(restore / "postgresql.conf", "a") as fh:
+        fh.write(f"archive_mode = off\nrestore_command = '{fetch}'\n")
+    (restore / "recovery.signal").write_text("")
+    subprocess.run(["chown", "-R", "postgres:postgres", str(restore)], check=True)
+    env = {**os.environ, **chain.env, **python_env}
+    log = base / "restored.log"
+    started = subprocess.run(
+        [*as_pg, str(bindir / "pg_ctl"), "start", "-D", str(restore), "-l", str(log), "-w", "-t", "60"],
+        env=env,
+        capture_output=True,
+        timeout=90,
+    )
+    try:
+        assert started.returncode == 0, log.read_text()[-3000:]
+        restored = archiving_pg.connection("postgres")
+        import psycopg
+
+        def promoted():
+            with psycopg.connect(
+                host="127.0.0.1", port=port, user="postgres", password=restored.password, dbname="postgres"
+            ) as pg:
+                if pg.execute("SELECT pg_is_in_recovery()").fetchone()[0]:
+                    return None
+                return pg.execute("SELECT count(*) FROM after_backup").fetchone()[0]
+
+        assert wait_for(promoted, 60, "recovery to end") == 500
+        text = log.read_text()
+        assert "restored log file" in text and "FATAL" not in text, text[-3000:]
+    finally:
+        subprocess.run(
+            [*as_pg, str(bindir / "pg_ctl"), "stop", "-D", str(restore), "-m", "immediate", "-w"], capture_output=True
+        )
+        shutil.rmtree(restore, ignore_errors=True)
 
 
 def test_sigterm_finishes_and_exits_143(chain, archiver):
