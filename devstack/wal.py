@@ -124,6 +124,8 @@ def make_wal_chain(
     heartbeat_interval: int = 1,
     upload_concurrency: int = 4,
     max_attempts: int = 2,
+    mode: str = "archive",
+    partial_interval: int = 1,
 ) -> WalChain:
     identity, recipient = generate_identity()
     connections = {
@@ -144,7 +146,8 @@ def make_wal_chain(
                 "restore_target_conn_id": "tgt",
                 "physical": {
                     "wal": {
-                        "mode": "archive",
+                        "mode": mode,
+                        "partial_interval": partial_interval,
                         "spool_dir": str(spool_dir),
                         "spool_max": spool_max,
                         "spool_alarm": spool_alarm,

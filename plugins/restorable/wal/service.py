@@ -86,6 +86,14 @@ class WalArchiver:
 
             source = services.resolve(db.conn_id)
             self.heartbeat = Heartbeat(source, PostgresEngine.database_of(source), self.wal.heartbeat_interval)
+        self.streamer = None
+        if self.wal.mode == "stream":
+            from restorable.wal.streamer import Streamer
+
+            replication = services.resolve(db.physical.replication_conn_id)
+            self.streamer = Streamer(replication, self.wal.slot or f"restorable_{database_id}", self.wal.spool_dir)
+        #: Stream mode: name -> (mtime, monotonic time) of the .partial last uploaded.
+        self._partials: dict[str, tuple[float, float]] = {}
         self._in_flight: dict[str, Future[UploadOutcome]] = {}
         self._not_before: dict[str, float] = {}
         self._attempts: dict[str, int] = {}
@@ -118,6 +126,9 @@ class WalArchiver:
         if self.heartbeat is not None:
             self.heartbeat.prepare()
             self.heartbeat.start()
+        if self.streamer is not None:
+            self.streamer.create_slot()
+            self.streamer.start()
         log.info(
             "wal archiver started database=%s spool=%s concurrency=%d heartbeat=%ss",
             self.database_id,
@@ -131,6 +142,8 @@ class WalArchiver:
                 self.tick(pool)
                 time.sleep(self.poll_interval)
         finally:
+            if self.streamer is not None:
+                self.streamer.stop()  # first: pg_receivewal flushes its .partial as it exits
             in_flight = len(self._in_flight)
             if in_flight:
                 log.info("wal archiver stopping database=%s: finishing %d upload(s)", self.database_id, in_flight)
@@ -177,10 +190,17 @@ class WalArchiver:
                 continue
             if self._conflicts.get(f.name) == (f.size, f.mtime):
                 continue
+            if self.wal.mode == "stream" and kind_of(f.name) == "partial" and not self._partial_due(f, now):
+                continue
             self._in_flight[f.name] = pool.submit(upload_wal_file, self.store, self.layout, self.settings, f.path)
         self._note_heartbeats()
         if time.monotonic() - self._state_written >= _STATE_EVERY:
             self._write_state(running=True)
+
+    def _partial_due(self, f: Any, now: float) -> bool:
+        """pg_receivewal's .partial: uploaded again only when it changed, every partial_interval s."""
+        last = self._partials.get(f.name)
+        return last is None or (last[0] != f.mtime and now - last[1] >= self.wal.partial_interval)
 
     def _forget_removed(self, spooled: set[str]) -> None:
         """A file alarm ends when its file left the spool (an operator removed the impostor)."""
@@ -279,6 +299,10 @@ class WalArchiver:
         # pg_receivewal keeps writing its .partial (stream mode); one archived by PostgreSQL is final.
         if kind_of(name) != "partial" or self.wal.mode == "archive":
             self.spool.remove(name)
+        else:
+            self._partials[name] = (outcome.source_mtime or 0.0, time.monotonic())
+        if self.streamer is not None and kind_of(name) == "segment":
+            self._drop_superseded_partial(name)
         self._clear_alarm(f"file:{name}")
         self._conflicts.pop(name, None)
         self.counts[outcome.status] += 1
@@ -294,6 +318,16 @@ class WalArchiver:
         self.last_archived = {"name": name, "at": _now(), "status": outcome.status, "key": outcome.key}
         if kind_of(name) == "segment" and (self.last_segment is None or name > self.last_segment):
             self.last_segment = name
+
+    def _drop_superseded_partial(self, segment: str) -> None:
+        """The complete segment supersedes its .partial object: remove it (best effort)."""
+        self._partials.pop(segment + ".partial", None)
+        key = self.layout.wal_key(self.database_id, segment + ".partial")
+        try:
+            if self.store.exists(key):
+                self.store.delete_object(key)
+        except StorageError as exc:
+            log.warning("superseded partial not removed key=%s error=%s", key, exc)
 
     def _note_heartbeats(self) -> None:
         if self.heartbeat is None:
@@ -331,6 +365,14 @@ class WalArchiver:
             ),
             "last_heartbeat_archived": self.last_heartbeat_archived,
             "segment_size": hb.segment_size if hb is not None else None,
+            "streamer": {
+                "slot": self.streamer.slot,
+                "pid": self.streamer.pid,
+                "starts": self.streamer.starts,
+                "last_exit": self.streamer.last_exit,
+            }
+            if self.streamer is not None
+            else None,
         }
 
     def _write_state(self, *, running: bool) -> None:

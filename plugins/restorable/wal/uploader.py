@@ -59,12 +59,15 @@ class UploadOutcome:
     seconds: float = 0.0
     #: For a conflict: the sha256 the archive already holds under this name.
     found_sha256: str | None = None
+    #: The spool file's mtime when it was read (a growing .partial is uploaded again once it changed).
+    source_mtime: float | None = None
 
 
 def upload_wal_file(store: Store, layout: Layout, settings: UploadSettings, path: Path) -> UploadOutcome:
     """Archive one file from the spool; raises StorageError (retry later) or IntegrityError."""
     started = time.monotonic()
     name = path.name
+    mtime = path.stat().st_mtime
     data = path.read_bytes()
     plain_sha256 = hashlib.sha256(data).hexdigest()
     key = layout.wal_key(settings.database_id, name)
@@ -103,6 +106,7 @@ def upload_wal_file(store: Store, layout: Layout, settings: UploadSettings, path
         len(encoded.body),
         result.version_id,
         round(time.monotonic() - started, 3),
+        source_mtime=mtime,
     )
 
 
