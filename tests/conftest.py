@@ -50,6 +50,8 @@ FIXTURE_MARKERS: dict[str, frozenset[str]] = {
     "roles_s3": _SERVER_MARKERS,  # tests/integration/lifecycle/test_least_privilege_chain.py
     "alert_receiver": _SERVER_MARKERS,  # tests/airflow/conftest.py: a local HTTP webhook
     "airflow_db": frozenset({"airflow"}),  # migrates Airflow's metadata DB
+    "archiving_pg": _SERVER_MARKERS,  # tests/integration/wal/conftest.py
+    "own_seaweed": _SERVER_MARKERS,  # tests/integration/wal/test_faults.py
 }
 #: Every test file under tests/<directory>/ carries this marker in its ``pytestmark``.
 DIRECTORY_MARKERS = {"integration": "integration", "airflow": "airflow"}

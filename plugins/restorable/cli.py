@@ -4,9 +4,11 @@ During an incident Airflow's own metadata database may be what was lost: everyth
 needs only the config, the connections (``AIRFLOW_CONN_*`` variables or URIs) and the bucket.
 
 Exit codes: 0 ok, 2 config error, 3 source unreachable, 4 tool error, 5 storage error,
-6 integrity failure (checksum, decryption, restored copy differs, drill failed), 7 restore refused,
-8 not found, 130 interrupted by SIGINT (Ctrl-C), 143 interrupted by SIGTERM (after cleaning up:
-children stopped, upload aborted, a database the restore created dropped), 1 anything else.
+6 integrity failure (checksum, decryption, restored copy differs, drill failed, a gap in the WAL
+archive), 7 restore refused, 8 not found, 130 interrupted by SIGINT (Ctrl-C), 143 interrupted by
+SIGTERM (after cleaning up: children stopped, upload aborted, a database the restore created
+dropped), 1 anything else. ``wal-fetch`` (PostgreSQL's restore_command) has its own: 0 written,
+1 only when the file is not archived, 126 on any other failure (PostgreSQL then stops recovery).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from restorable.services import Services
 
 
 def _parser() -> argparse.ArgumentParser:
+    from restorable.commands.wal import add_parsers as add_wal_parsers
+
     p = argparse.ArgumentParser(prog="restorable", description=__doc__.split("\n")[0])
     p.add_argument("--config", help="config file (default: $RESTORABLE_CONFIG or include/restorable.yaml)")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
@@ -93,6 +97,8 @@ def _parser() -> argparse.ArgumentParser:
     lc_sub.add_parser("apply", help="carry the retention plan out (deletes, transitions, orphan cleanup)")
     au = lc_sub.add_parser("audit", help="check versioning, Object Lock, encryption and lifecycle rules")
     au.add_argument("--fix", action="store_true", help="set the settings that can be set, then report")
+
+    add_wal_parsers(sub)
 
     k = sub.add_parser("keygen", help="generate an age key pair (identity to a 0600 file, public key printed)")
     k.add_argument("output", type=Path, help="where to write the identity (must not exist)")
@@ -359,7 +365,16 @@ COMMANDS = {
     "drill": cmd_drill,
     "hold": cmd_hold,
     "lifecycle": cmd_lifecycle,
+    "wal-archiver": lambda args, services: _wal("cmd_wal_archiver", args, services),
+    "wal-status": lambda args, services: _wal("cmd_wal_status", args, services),
+    "verify-wal": lambda args, services: _wal("cmd_verify_wal", args, services),
 }
+
+
+def _wal(name: str, args: argparse.Namespace, services: Services) -> int:
+    from restorable.commands import wal
+
+    return getattr(wal, name)(args, services)
 
 
 def error_line(exc: BaseException) -> str:
@@ -378,6 +393,12 @@ def _fail(args: argparse.Namespace, exc: RestorableError) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "wal-fetch" in argv:
+        # PostgreSQL's restore_command: every failure must exit above 125 (see commands/wal.py).
+        from restorable.commands.wal import run_wal_fetch
+
+        return run_wal_fetch(_parser(), argv)
     args = _parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

@@ -74,3 +74,22 @@ def test_storage_and_init():
     assert services["airflow-init"]["environment"]["_AIRFLOW_DB_MIGRATE"] == "true"
     deps = services["airflow-scheduler"]["depends_on"]
     assert deps["airflow-init"]["condition"] == "service_completed_successfully"
+
+
+def test_the_wal_archiver_service_shares_the_spool_and_bound_of_shop_postgres_archive_step():
+    from restorable.config import parse_size
+
+    services = compose()["services"]
+    config = yaml.safe_load((REPO / "include" / "restorable.yaml").read_text())
+    shop = next(db for db in config["databases"] if db["id"] == "shop")
+    wal = shop["physical"]["wal"]
+    archiver = services["wal-archiver-shop"]
+    assert "restorable.cli wal-archiver shop" in " ".join(archiver["command"])
+    assert "wal-spool:/spool" in archiver["volumes"] and "wal-spool:/spool" in services["shop-postgres"]["volumes"]
+    start = " ".join(services["shop-postgres"]["entrypoint"])
+    assert "archive_mode=on" in start
+    # The archive step writes where the archiver reads, and refuses at the bound the archiver alarms on.
+    assert f"spool-archive.sh %p %f {wal['spool_dir']} {parse_size(wal['spool_max'], 'spool_max')}" in start
+    script = "plugins/restorable/wal/spool-archive.sh:/opt/restorable/spool-archive.sh:ro"
+    assert any(v.endswith(script) for v in services["shop-postgres"]["volumes"])
+    assert archiver["stop_grace_period"] == "60s"

@@ -32,7 +32,7 @@ from restorable.exceptions import IntegrityError, NotFound, RestorableError, Sto
 from restorable.storage.errors import AccessDenied, InvalidBucketState, ObjectExists, ObjectLocked, Unsupported
 from restorable.storage.s3.limits import S3_MAX_PART_SIZE, S3_MAX_PARTS, S3_MIN_PART_SIZE
 from restorable.storage.s3.object_lock import lock_args
-from restorable.storage.types import ObjectInfo, PendingUpload, UploadResult
+from restorable.storage.types import ObjectInfo, PendingUpload, UploadResult, VersionInfo
 
 
 def _sha256_b64(data: bytes) -> str:
@@ -228,6 +228,7 @@ class MemoryStore:
         lock_mode: str | None = None,
         retain_until: datetime | None = None,
         content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
     ) -> UploadResult:
         self._check("PutObject", key)
         lock = self._lock_fields(lock_mode, retain_until)
@@ -239,7 +240,7 @@ class MemoryStore:
                     hint="Another run wrote this key first; it was not overwritten",
                 )
             fields = {"content_type": content_type or "application/octet-stream", **lock}
-            return self._store(key, data, _sha256_b64(data), 1, **fields)
+            return self._store(key, data, _sha256_b64(data), 1, metadata=dict(metadata or {}), **fields)
 
     def put_json(self, key: str, obj: Any, **kwargs: Any) -> UploadResult:
         data = json.dumps(obj, indent=2, sort_keys=True, default=str).encode() + b"\n"
@@ -301,6 +302,23 @@ class MemoryStore:
             if version is not None:
                 size = len(version.data or b"")
                 yield ObjectInfo(key, size, version.last_modified, version.storage_class, version.etag)
+
+    def list_versions(self, key: str) -> list[VersionInfo]:
+        """Every version and delete marker of exactly ``key``, oldest first."""
+        self._check("ListObjectVersions", key)
+        with self._lock:
+            versions = list(self._versions.get(key, []))
+        return [
+            VersionInfo(
+                key=key,
+                version_id=v.version_id,
+                last_modified=v.last_modified,
+                size=len(v.data or b""),
+                is_latest=i == len(versions) - 1,
+                delete_marker=v.data is None,
+            )
+            for i, v in enumerate(versions)
+        ]
 
     # -- deleting and Object Lock -------------------------------------------------------
     def delete_object(self, key: str, version_id: str | None = None) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
-from restorable.storage.types import ObjectInfo, PendingUpload, UploadResult
+from restorable.storage.types import ObjectInfo, PendingUpload, UploadResult, VersionInfo
 
 
 @runtime_checkable
@@ -62,6 +62,7 @@ class Store(Protocol):
         lock_mode: str | None = None,
         retain_until: datetime | None = None,
         content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
     ) -> UploadResult: ...
 
     def put_json(self, key: str, obj: Any, **kwargs: Any) -> UploadResult: ...
@@ -77,6 +78,8 @@ class Store(Protocol):
     def exists(self, key: str) -> bool: ...
 
     def list_objects(self, prefix: str = "") -> Iterator[ObjectInfo]: ...
+
+    def list_versions(self, key: str) -> list[VersionInfo]: ...
 
     def delete_object(self, key: str, version_id: str | None = None) -> dict[str, Any]: ...
 

@@ -36,3 +36,15 @@ class PendingUpload:
     key: str
     upload_id: str
     initiated: datetime | None
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One version (or delete marker) of exactly one key; ``list_versions`` gives them oldest first."""
+
+    key: str
+    version_id: str
+    last_modified: datetime
+    size: int
+    is_latest: bool
+    delete_marker: bool = False

@@ -22,7 +22,7 @@ import io
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -54,7 +54,7 @@ from restorable.storage.s3.limits import (
 from restorable.storage.s3.multipart import MultipartUploadMixin
 from restorable.storage.s3.object_lock import ObjectLockMixin, lock_args
 from restorable.storage.s3.tiering import StorageClassMixin
-from restorable.storage.types import ObjectInfo, UploadResult
+from restorable.storage.types import ObjectInfo, UploadResult, VersionInfo
 
 log = logging.getLogger(__name__)
 
@@ -185,9 +185,11 @@ class S3Store(MultipartUploadMixin, ObjectLockMixin, StorageClassMixin, BucketSe
         lock_mode: str | None = None,
         retain_until: datetime | None = None,
         content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
     ) -> UploadResult:
         """PUT a small object with a SHA-256 checksum. ``if_none_match`` refuses to overwrite
-        (raises ObjectExists), which makes retried writes of the same key safe."""
+        (raises ObjectExists), which makes retried writes of the same key safe. ``metadata`` is
+        S3 user metadata (``x-amz-meta-*``), read back by ``head()["Metadata"]``."""
         data = bytes(data)
         digest = hashlib.sha256(data).digest()
         checksum = base64.b64encode(digest).decode()
@@ -201,6 +203,8 @@ class S3Store(MultipartUploadMixin, ObjectLockMixin, StorageClassMixin, BucketSe
         }
         if content_type:
             params["ContentType"] = content_type
+        if metadata:
+            params["Metadata"] = dict(metadata)
         if if_none_match:
             params["IfNoneMatch"] = "*"
         attempts = 0
@@ -288,6 +292,39 @@ class S3Store(MultipartUploadMixin, ObjectLockMixin, StorageClassMixin, BucketSe
             if not page.get("IsTruncated"):
                 return
             token = page.get("NextContinuationToken")
+
+    def list_versions(self, key: str) -> list[VersionInfo]:
+        """Every version and delete marker of exactly ``key``, oldest first (empty when none)."""
+        found: list[VersionInfo] = []
+        key_marker: str | None = None
+        version_marker: str | None = None
+        while True:
+            params: dict[str, Any] = {"Bucket": self.bucket, "Prefix": key}
+            if key_marker:
+                params["KeyMarker"] = key_marker
+                if version_marker:
+                    params["VersionIdMarker"] = version_marker
+            page = self._call("ListObjectVersions", key, lambda p=params: self.client.list_object_versions(**p))
+            for marker, items in ((False, page.get("Versions", [])), (True, page.get("DeleteMarkers", []))):
+                for item in items:
+                    if item.get("Key") == key:
+                        found.append(
+                            VersionInfo(
+                                key=key,
+                                version_id=item.get("VersionId") or "null",
+                                last_modified=item.get("LastModified"),
+                                size=int(item.get("Size", 0)),
+                                is_latest=bool(item.get("IsLatest")),
+                                delete_marker=marker,
+                            )
+                        )
+            if not page.get("IsTruncated"):
+                break
+            key_marker = page.get("NextKeyMarker")
+            version_marker = page.get("NextVersionIdMarker")
+        # The latest sorts last whatever the clock resolution; the others by time.
+        found.sort(key=lambda v: (v.is_latest, v.last_modified))
+        return found
 
     # -- deleting ---------------------------------------------------------------------
     def delete_object(self, key: str, version_id: str | None = None) -> dict[str, Any]:
