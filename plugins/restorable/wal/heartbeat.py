@@ -88,6 +88,11 @@ class Heartbeat:
         row = self._pg.execute("SELECT setting::bigint FROM pg_settings WHERE name = 'wal_segment_size'").fetchone()
         self.segment_size = int(row[0]) if row else None
 
+    @property
+    def connection(self) -> Any:
+        """The open connection (for the archiver's one-off checks at start, before ``start()``)."""
+        return self._pg
+
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="wal-heartbeat", daemon=True)
         self._thread.start()
@@ -104,7 +109,7 @@ class Heartbeat:
 
     def beat(self) -> Beat:
         if self._pg is None or self._pg.closed:
-            self._pg = connect(self.conn, self.database)
+            self.prepare()  # the table too: the server may have been unreachable at start
         at = self._pg.execute(_BEAT).fetchone()[0]
         wal_file = self._pg.execute(_WHERE).fetchone()[0]
         beat = Beat(at, wal_file)

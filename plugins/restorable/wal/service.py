@@ -25,7 +25,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
-from restorable.exceptions import ConfigError, RestorableError, StorageError
+from restorable.exceptions import (
+    AuthenticationFailed,
+    ConfigError,
+    RestorableError,
+    SourceUnreachable,
+    StorageError,
+)
 from restorable.repository.layout import Layout
 from restorable.services import Services
 from restorable.storage.protocol import Store
@@ -108,6 +114,7 @@ class WalArchiver:
         self.queue: dict[str, Any] = {"files": 0, "bytes": 0, "oldest": None}
         self._state_written = 0.0
         self._lock_fd: int | None = None
+        self.server_settings: dict[str, str | None] = {}
 
     # -- alarms ------------------------------------------------------------------------------
     def _raise_alarm(self, name: str, kind: str, message: str) -> None:
@@ -124,7 +131,17 @@ class WalArchiver:
         """Archive until ``stop`` is set or a signal raises ``Interrupted`` (then finish what is in flight)."""
         self._open_spool()
         if self.heartbeat is not None:
-            self.heartbeat.prepare()
+            try:
+                self.heartbeat.prepare()
+                self._check_server_settings()
+            except SourceUnreachable as exc:
+                if isinstance(exc, AuthenticationFailed):
+                    raise
+                # The spool must drain even while the database is down (WAL is already there).
+                self.heartbeat.last_error = str(exc)
+                log.error(
+                    "heartbeat not started database=%s error=%s: the spool is archived anyway", self.database_id, exc
+                )
             self.heartbeat.start()
         if self.streamer is not None:
             self.streamer.create_slot()
@@ -173,6 +190,16 @@ class WalArchiver:
                 hint="Run one archiver per database; stop the other first",
             ) from None
         self._lock_fd = fd
+
+    def _check_server_settings(self) -> None:
+        """An alarm when the server does not archive into this spool (see ``preflight``)."""
+        from restorable.wal.preflight import archive_problems, read_settings
+
+        assert self.heartbeat is not None and self.heartbeat.connection is not None
+        self.server_settings = read_settings(self.heartbeat.connection)
+        problems = archive_problems(self.server_settings, self.wal)
+        if problems:
+            self._raise_alarm("server_settings", "server_settings", "; ".join(problems))
 
     def tick(self, pool: ThreadPoolExecutor) -> None:
         """One pass: collect finished uploads, look at the spool, start uploads, write the state."""
@@ -365,6 +392,7 @@ class WalArchiver:
             ),
             "last_heartbeat_archived": self.last_heartbeat_archived,
             "segment_size": hb.segment_size if hb is not None else None,
+            "server_settings": self.server_settings,
             "streamer": {
                 "slot": self.streamer.slot,
                 "pid": self.streamer.pid,

@@ -16,6 +16,7 @@ import pytest
 from devstack.wal import make_wal_chain, python_for_postgres, read_state, stop_archiver, switch_segment, wait_for
 from restorable.repository.layout import Layout
 from restorable.wal.objects import encode_wal_file, wal_object_metadata
+from tests.integration.wal.conftest import SPOOL_MAX_BYTES
 
 pytestmark = pytest.mark.integration
 
@@ -28,6 +29,8 @@ def chain(tmp_path_factory, archiving_pg, seaweed, wal_bucket):
         s3=seaweed.connection(),
         bucket=wal_bucket,
         spool_dir=archiving_pg.base_dir / "spool",
+        spool_max=str(SPOOL_MAX_BYTES),  # what the server's archive_command enforces
+        spool_alarm="40MiB",
     )
 
 

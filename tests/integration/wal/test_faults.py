@@ -124,3 +124,33 @@ def test_sigkill_and_restart_leave_no_gap_and_no_second_version(chain, archiving
         assert len(versions) == 1, (name, versions)
     _assert_no_gap([n for n in _archived_segments(chain) if n >= names[0]])
     assert "wal already" in (tmp_path / "second.log").read_text()
+
+
+def test_a_role_that_may_not_create_the_heartbeat_table_is_told_what_to_run(chain, archiving_pg):
+    import json
+
+    archiving_pg.execute("DROP ROLE IF EXISTS hb_weak")
+    archiving_pg.execute("CREATE ROLE hb_weak LOGIN PASSWORD 'weak-pass-123'")
+    archiving_pg.execute("CREATE DATABASE hb_weak_db")  # a database without the restorable schema yet
+    src = json.loads(chain.env["AIRFLOW_CONN_SRC"])
+    src.update(login="hb_weak", password="weak-pass-123", schema="hb_weak_db")
+    done = chain.run_cli("wal-archiver", "shop", env_extra={"AIRFLOW_CONN_SRC": json.dumps(src)}, timeout=30)
+    assert done.returncode == 2, done.stderr
+    error = [line for line in done.stderr.splitlines() if line.startswith("restorable: error:")]
+    assert len(error) == 1 and "may not create the heartbeat table restorable.heartbeat" in error[0], done.stderr
+    assert "CREATE SCHEMA restorable" in error[0] and "weak-pass-123" not in done.stderr
+
+
+def test_the_spool_drains_while_the_heartbeat_database_is_unreachable(chain, archiving_pg, tmp_path):
+    import json
+
+    src = json.loads(chain.env["AIRFLOW_CONN_SRC"])
+    src["port"] = 9  # nothing listens there
+    proc = chain.start_archiver(tmp_path / "archiver.log", env_extra={"AIRFLOW_CONN_SRC": json.dumps(src)})
+    try:
+        name = switch_segment(archiving_pg)
+        wait_for(lambda: _archived(chain, [name]), 30, f"{name} archived without a heartbeat")
+        alarms = wait_for(lambda: read_state(chain).get("alarms"), 10, "the heartbeat alarm")
+        assert any(a["kind"] == "heartbeat" for a in alarms), alarms
+    finally:
+        stop_archiver(proc)
