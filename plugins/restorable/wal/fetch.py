@@ -122,11 +122,18 @@ def next_segments(wal_file: str, size: int, count: int) -> list[str]:
     return names
 
 
-def start_prefetch(config_path: str | None, database_id: str, names: list[str], cache_dir: Path) -> None:
-    """Start a detached prefetcher for ``names`` (one at a time per cache directory)."""
+def start_prefetch(config_path: str | None, database_id: str, names: list[str], cache_dir: Path) -> bool:
+    """Start a detached prefetcher for ``names`` unless they are cached or one is running already
+    (a Python process costs ~0.6 s of CPU: one per segment would halve replay on two cores)."""
     if not names:
-        return
+        return False
     cache_dir.mkdir(mode=0o700, exist_ok=True)
+    if all((cache_dir / name).exists() for name in names):
+        return False
+    lock = lock_cache(cache_dir)
+    if lock is None:
+        return False  # a prefetcher is at work; the next fetch asks again
+    os.close(lock)  # the child takes it again first thing; losing that race only skips one prefetch
     argv = [sys.executable, "-m", "restorable.wal.prefetch", str(cache_dir), database_id, *names]
     if config_path:
         argv[3:3] = ["--config", config_path]
@@ -138,35 +145,39 @@ def start_prefetch(config_path: str | None, database_id: str, names: list[str], 
         start_new_session=True,
         close_fds=True,
     )
+    return True
+
+
+def lock_cache(cache_dir: Path) -> int | None:
+    """An exclusive lock on the cache directory (a descriptor to close), or None when it is taken."""
+    fd = os.open(cache_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
 
 
 def prefetch(store: Store, layout: Layout, identity: str, database_id: str, names: list[str], cache_dir: Path) -> int:
     """Download ``names`` into ``cache_dir`` (checked), stopping at the first one not archived.
 
-    Holds an exclusive lock on the cache directory: a second prefetcher exits at once. Cached
-    segments older than ``names[0]`` on its timeline were not asked for and are removed.
+    The caller holds ``lock_cache(cache_dir)``. Cached segments older than ``names[0]`` on its
+    timeline were not asked for (recovery moved past them) and are removed.
     """
-    fd = os.open(cache_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
+    first = names[0]
+    for entry in os.scandir(cache_dir):
+        if WAL_FILE_RE.fullmatch(entry.name) and entry.name[:8] == first[:8] and entry.name < first:
+            os.unlink(entry.path)
+    fetched = 0
+    for name in names:
+        target = cache_dir / name
+        if target.exists():
+            continue
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return 0
-        first = names[0]
-        for entry in os.scandir(cache_dir):
-            if WAL_FILE_RE.fullmatch(entry.name) and entry.name[:8] == first[:8] and entry.name < first:
-                os.unlink(entry.path)
-        fetched = 0
-        for name in names:
-            target = cache_dir / name
-            if target.exists():
-                continue
-            try:
-                data = read_wal_file(store, layout, identity, database_id, name)
-            except NotFound:
-                break
-            write_atomically(target, data)
-            fetched += 1
-        return fetched
-    finally:
-        os.close(fd)
+            data = read_wal_file(store, layout, identity, database_id, name)
+        except NotFound:
+            break
+        write_atomically(target, data)
+        fetched += 1
+    return fetched

@@ -5,6 +5,7 @@ and a failure only means the next fetch reads from the bucket itself."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -16,11 +17,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("database")
     p.add_argument("names", nargs="+")
     args = p.parse_args(argv)
+    from restorable.wal.fetch import lock_cache, prefetch
+
+    # The lock first, before the costly imports: a second prefetcher has nothing to do.
+    try:
+        lock = lock_cache(args.cache_dir)
+    except OSError:
+        return 1
+    if lock is None:
+        return 0
     from restorable.config import load_config
     from restorable.connections import resolve_connection
     from restorable.repository.layout import Layout
     from restorable.services import Services
-    from restorable.wal.fetch import prefetch
 
     try:
         services = Services(load_config(args.config), resolve=resolve_connection)
@@ -35,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     except Exception:
         return 1
+    finally:
+        os.close(lock)
     return 0
 
 

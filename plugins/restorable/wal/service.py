@@ -21,6 +21,7 @@ import logging
 import os
 import threading
 import time
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -47,6 +48,17 @@ LOCK_FILE = ".restorable-wal-archiver.lock"
 _BACKOFF_FIRST = 0.5
 _BACKOFF_CAP = 5.0
 _STATE_EVERY = 1.0
+
+
+def _lag_figures(lags: deque[float]) -> dict[str, Any] | None:
+    if not lags:
+        return None
+    ordered = sorted(lags)
+
+    def pick(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
+
+    return {"last": round(lags[-1], 3), "p50": pick(0.5), "p99": pick(0.99), "samples": len(ordered)}
 
 
 def _now() -> str:
@@ -115,6 +127,8 @@ class WalArchiver:
         self._state_written = 0.0
         self._lock_fd: int | None = None
         self.server_settings: dict[str, str | None] = {}
+        #: Seconds from a file landing in the spool (its mtime) to its object read back, recent files.
+        self._lags: deque[float] = deque(maxlen=500)
 
     # -- alarms ------------------------------------------------------------------------------
     def _raise_alarm(self, name: str, kind: str, message: str) -> None:
@@ -343,6 +357,8 @@ class WalArchiver:
             outcome.seconds,
         )
         self.last_archived = {"name": name, "at": _now(), "status": outcome.status, "key": outcome.key}
+        if outcome.status == ARCHIVED and outcome.source_mtime and kind_of(name) != "partial":
+            self._lags.append(max(0.0, time.time() - outcome.source_mtime))
         if kind_of(name) == "segment" and (self.last_segment is None or name > self.last_segment):
             self.last_segment = name
 
@@ -393,6 +409,7 @@ class WalArchiver:
             "last_heartbeat_archived": self.last_heartbeat_archived,
             "segment_size": hb.segment_size if hb is not None else None,
             "server_settings": self.server_settings,
+            "archive_lag_seconds": _lag_figures(self._lags),
             "streamer": {
                 "slot": self.streamer.slot,
                 "pid": self.streamer.pid,

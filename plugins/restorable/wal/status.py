@@ -92,6 +92,8 @@ def wal_status(services: Services, database_id: str, *, store: Store | None = No
         "last_archived": state.get("last_archived"),
         "last_archived_segment": state.get("last_archived_segment"),
         "queue": queue,
+        "archive_lag_seconds": state.get("archive_lag_seconds"),
+        "streamer": state.get("streamer"),
         "last_heartbeat_committed": state.get("last_heartbeat_committed"),
         "last_heartbeat_archived": state.get("last_heartbeat_archived"),
         "alarms": alarms,

@@ -206,6 +206,7 @@ def test_wal_status_reports_the_archiver_the_queue_and_the_bucket(chain, archive
     assert status["queue"]["files"] == 0 and status["queue"]["oldest"] is None
     assert status["last_heartbeat_committed"]["at"]
     assert status["alarms"] == [], status["alarms"]
+    assert 0 <= status["archive_lag_seconds"]["p50"] <= status["archive_lag_seconds"]["p99"] < 30
 
 
 def test_verify_wal_names_a_deleted_segment_and_exits_6(chain, archiver, archiving_pg):
