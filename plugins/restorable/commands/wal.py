@@ -45,7 +45,7 @@ def add_parsers(sub: Any) -> None:
     f.add_argument("wal_file")
     f.add_argument("dest", type=Path)
     f.add_argument("--cache-dir", type=Path, help="prefetch cache (default: <dest dir>/restorable-prefetch)")
-    f.add_argument("--prefetch", type=int, default=None, help="segments to prefetch after this one (default 4; 0: off)")
+    f.add_argument("--prefetch", type=int, default=None, help="0: do not start the prefetcher")
     f.add_argument("--identity-file", type=Path, help="age identity file (default: the identity connection)")
 
     st = sub.add_parser(
@@ -88,7 +88,8 @@ def cmd_wal_archiver(args: argparse.Namespace, services: Services) -> int:
 def cmd_wal_fetch(args: argparse.Namespace, services: Services, identity: str | None) -> int:
     """The restore_command. Every failure path returns FETCH_FAILED except a missing file."""
     from restorable.repository.layout import Layout
-    from restorable.wal.fetch import PREFETCH_DEFAULT, default_cache_dir, fetch_wal, next_segments, start_prefetch
+    from restorable.wal.fetch import default_cache_dir, fetch_wal, note_wanted, start_prefetcher
+    from restorable.wal.names import kind_of
 
     cache_dir = args.cache_dir or default_cache_dir(args.dest)
     store = services.store("restore")
@@ -102,11 +103,12 @@ def cmd_wal_fetch(args: argparse.Namespace, services: Services, identity: str | 
         print(f"restorable: {exc}", file=sys.stderr)
         return FETCH_MISSING
     log.info("wal fetched file=%s bytes=%d from=%s", result.wal_file, result.size, result.source)
-    count = PREFETCH_DEFAULT if args.prefetch is None else args.prefetch
-    if result.source != "partial":
+    if args.prefetch != 0 and result.source != "partial":
         try:
-            start_prefetch(args.config, args.database, next_segments(args.wal_file, result.size, count), cache_dir)
-        except OSError as exc:  # the fetch itself succeeded: a prefetch is only an optimisation
+            cache_dir.mkdir(mode=0o700, exist_ok=True)
+            note_wanted(cache_dir, args.wal_file, result.size if kind_of(args.wal_file) == "segment" else None)
+            start_prefetcher(args.config, args.database, cache_dir)
+        except OSError as exc:  # the fetch itself succeeded: prefetching is only an optimisation
             log.warning("wal prefetch not started error=%s", exc)
     return FETCH_OK
 

@@ -10,9 +10,11 @@ import hashlib
 import json
 import signal
 import time
+from pathlib import Path
 
 import pytest
 
+import restorable.wal.fetch
 from devstack.wal import make_wal_chain, python_for_postgres, read_state, stop_archiver, switch_segment, wait_for
 from restorable.repository.layout import Layout
 from restorable.wal.objects import encode_wal_file, wal_object_metadata
@@ -68,7 +70,7 @@ def test_segments_reach_the_bucket_and_wal_fetch_returns_the_bytes_postgres_wrot
     assert head["ContentLength"] < len(original) / 5  # zstd: WAL compresses well
 
     dest = tmp_path / "RECOVERYXLOG"
-    done = chain.run_cli("wal-fetch", chain.database_id, names[0], str(dest), "--prefetch", "2")
+    done = chain.run_cli("wal-fetch", chain.database_id, names[0], str(dest))
     assert done.returncode == 0, done.stderr
     assert dest.read_bytes() == original
     # The prefetcher brings the next segments into the private cache; the next fetch takes one from there.
@@ -264,7 +266,8 @@ def test_postgres_replays_the_archive_through_wal_fetch_to_the_last_commit(chain
     os.chmod(config, 0o644)
     port = free_port()
     python, python_env = python_for_postgres()
-    fetch = f"{python} -m restorable.cli --config {config} wal-fetch {chain.database_id} %f %p"
+    script = Path(restorable.wal.fetch.__file__).with_name("wal-fetch.sh")
+    fetch = f"{script} %f %p {python} -m restorable.cli --config {config} wal-fetch {chain.database_id}"
     (restore / "port.conf").write_text(f"port = {port}\n")
     with open(restore / "postgresql.conf", "a") as fh:
         fh.write(f"archive_mode = off\nrestore_command = '{fetch}'\n")
