@@ -190,6 +190,7 @@ def cmd_verify_wal(args: argparse.Namespace, services: Services) -> int:
         identity=identity,
         start=args.start,
     )
+    _compare_server_timeline(services, args.database, report)
     verdict = "no gap" if report.ok else f"{len(report.gaps)} gap(s), {len(report.history_problems)} history problem(s)"
     lines = [
         f"WAL archive of {args.database} from {report.start or '-'} ({report.start_source}): {report.found} segments "
@@ -206,6 +207,28 @@ def cmd_verify_wal(args: argparse.Namespace, services: Services) -> int:
     what = f"missing {first.first} .. {first.last}" if first else report.history_problems[0]
     print(f"restorable: error: the WAL archive of {args.database} is not continuous: {what}", file=sys.stderr)
     return 6
+
+
+def _compare_server_timeline(services: Services, database_id: str, report: Any) -> None:
+    """The newest timeline in the bucket must be the server's (else its history file or WAL is
+    missing, or a restore pushed a foreign timeline). An unreachable server is noted, not a failure."""
+    from restorable.engines.postgres.engine import PostgresEngine
+    from restorable.engines.postgres.tools import connect
+
+    conn = services.resolve(services.config.database(database_id).conn_id)
+    try:
+        with connect(conn, PostgresEngine.database_of(conn)) as pg:
+            timeline = pg.execute("SELECT timeline_id FROM pg_control_checkpoint()").fetchone()[0]
+    except RestorableError as exc:
+        report.server_timeline = None
+        log.warning("server timeline not compared database=%s error=%s", database_id, exc)
+        return
+    report.server_timeline = timeline
+    newest = max(report.timelines, default=None)
+    if newest is not None and newest != timeline:
+        report.history_problems.append(
+            f"the server is on timeline {timeline:08X} but the newest timeline archived is {newest:08X}"
+        )
 
 
 def _optional_identity(services: Services) -> str | None:

@@ -54,6 +54,8 @@ class ContinuityReport:
     timelines: list[int] = field(default_factory=list)
     #: Base backups (id, start segment) whose recovery crosses a gap.
     broken_backups: list[dict[str, Any]] = field(default_factory=list)
+    #: The source server's current timeline (None: not compared, the server was unreachable).
+    server_timeline: int | None = None
 
     @property
     def ok(self) -> bool:

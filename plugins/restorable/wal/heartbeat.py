@@ -141,6 +141,21 @@ class Heartbeat:
                 self._pg = None
             self._stop.wait(self.interval)
 
+    def archived_in_partial(self, segment: str, written_at: float) -> Beat | None:
+        """Stream mode: drop the beats committed in ``segment`` (or before) more than a second before
+        its ``.partial`` was last written (``written_at``, epoch seconds) and uploaded; return the
+        newest. pg_receivewal writes within milliseconds of the commit (``--synchronous``); the second
+        of margin keeps a beat from counting before its WAL can be in the file."""
+        newest: Beat | None = None
+        with self._lock:
+            while (
+                self.pending
+                and self.pending[0].wal_file <= segment
+                and self.pending[0].at.timestamp() < written_at - 1.0
+            ):
+                newest = self.pending.popleft()
+        return newest
+
     def archived_through(self, newest_archived_segment: str) -> Beat | None:
         """Drop the beats whose WAL file is archived (at or before ``newest_archived_segment`` in
         WAL order, same timeline or an earlier one); return the newest of them."""

@@ -342,6 +342,10 @@ class WalArchiver:
             self.spool.remove(name)
         else:
             self._partials[name] = (outcome.source_mtime or 0.0, time.monotonic())
+            if self.heartbeat is not None and outcome.source_mtime:
+                beat = self.heartbeat.archived_in_partial(name.removesuffix(".partial"), outcome.source_mtime)
+                if beat is not None:
+                    self.last_heartbeat_archived = {"at": beat.at.isoformat(), "wal_file": beat.wal_file}
         if self.streamer is not None and kind_of(name) == "segment":
             self._drop_superseded_partial(name)
         self._clear_alarm(f"file:{name}")

@@ -218,6 +218,7 @@ def test_verify_wal_names_a_deleted_segment_and_exits_6(chain, archiver, archivi
     intact = chain.run_cli("verify-wal", chain.database_id, "--json")
     assert intact.returncode == 0, intact.stdout + intact.stderr
     assert json.loads(intact.stdout)["gaps"] == []
+    assert json.loads(intact.stdout)["server_timeline"] == 1
     key = layout.wal_key(chain.database_id, names[1])
     store.delete_object(key)  # a delete marker: the segment is gone from the archive as a restore sees it
     try:
