@@ -84,6 +84,11 @@ class WalArchiver:
                 f"{config.path}: database {database_id!r} has no physical block, so no WAL to archive",
                 hint="Add physical: {wal: {mode: archive, spool_dir: /var/lib/restorable/spool/<db>}} to its entry",
             )
+        if not db.physical.enabled:
+            raise ConfigError(
+                f"{config.path}: database {database_id!r} has physical.enabled: false",
+                hint="Set it to true to archive its WAL (or stop this service)",
+            )
         self.database_id = database_id
         self.wal = db.physical.wal
         self.spool = Spool(self.wal.spool_dir)
