@@ -88,9 +88,10 @@ def cmd_wal_archiver(args: argparse.Namespace, services: Services) -> int:
 def cmd_wal_fetch(args: argparse.Namespace, services: Services, identity: str | None) -> int:
     """The restore_command. Every failure path returns FETCH_FAILED except a missing file."""
     from restorable.repository.layout import Layout
-    from restorable.wal.fetch import default_cache_dir, fetch_wal, note_wanted, start_prefetcher
+    from restorable.wal.fetch import check_wal_file_name, default_cache_dir, fetch_wal, note_wanted, start_prefetcher
     from restorable.wal.names import kind_of
 
+    check_wal_file_name(args.wal_file)  # a bad %f is a setup mistake: say so before reaching anything
     cache_dir = args.cache_dir or default_cache_dir(args.dest)
     store = services.store("restore")
     layout = Layout(services.config.storage.prefix)
