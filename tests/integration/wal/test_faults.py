@@ -9,6 +9,7 @@ Budget: ~30 s.
 from __future__ import annotations
 
 import signal
+import time
 import uuid
 
 import pytest
@@ -154,3 +155,21 @@ def test_the_spool_drains_while_the_heartbeat_database_is_unreachable(chain, arc
         assert any(a["kind"] == "heartbeat" for a in alarms), alarms
     finally:
         stop_archiver(proc)
+
+
+def test_sigterm_waits_for_the_uploads_in_flight_then_exits_143(chain, archiving_pg, own_seaweed, tmp_path):
+    proc = chain.start_archiver(tmp_path / "archiver.log")
+    wait_for(lambda: read_state(chain).get("pid") == proc.pid, 20, "the archiver")
+    own_seaweed.pause()  # requests hang: the uploads stay in flight
+    try:
+        names = [switch_segment(archiving_pg) for _ in range(2)]
+        wait_for(lambda: len(read_state(chain).get("in_flight", [])) == 2, 20, "two uploads in flight")
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        assert proc.poll() is None  # still finishing
+    finally:
+        own_seaweed.resume()
+    assert proc.wait(60) == 143
+    assert _archived(chain, names)
+    assert not any((chain.spool_dir / n).exists() for n in names)  # finished uploads: their spool files removed
+    assert "finishing 2 upload(s)" in (tmp_path / "archiver.log").read_text()
