@@ -75,7 +75,7 @@ class WalChain:
             timeout=timeout,
         )
 
-    def start_archiver(self, log_path: Path, *extra: str) -> subprocess.Popen:
+    def start_archiver(self, log_path: Path, *extra: str, env_extra: dict[str, str] | None = None) -> subprocess.Popen:
         """``restorable wal-archiver DB`` as a service runs it, its log in ``log_path``."""
         log = open(log_path, "ab")
         try:
@@ -84,7 +84,7 @@ class WalChain:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                env={**os.environ, **self.env},
+                env={**os.environ, **self.env, **(env_extra or {})},
             )
         finally:
             log.close()

@@ -45,7 +45,7 @@ def add_parsers(sub: Any) -> None:
     f.add_argument("wal_file")
     f.add_argument("dest", type=Path)
     f.add_argument("--cache-dir", type=Path, help="prefetch cache (default: <dest dir>/restorable-prefetch)")
-    f.add_argument("--prefetch", type=int, default=None, help="segments to prefetch after this one (default 4; 0: off)")
+    f.add_argument("--prefetch", type=int, default=None, help="0: do not start the prefetcher")
     f.add_argument("--identity-file", type=Path, help="age identity file (default: the identity connection)")
 
     st = sub.add_parser(
@@ -88,8 +88,10 @@ def cmd_wal_archiver(args: argparse.Namespace, services: Services) -> int:
 def cmd_wal_fetch(args: argparse.Namespace, services: Services, identity: str | None) -> int:
     """The restore_command. Every failure path returns FETCH_FAILED except a missing file."""
     from restorable.repository.layout import Layout
-    from restorable.wal.fetch import PREFETCH_DEFAULT, default_cache_dir, fetch_wal, next_segments, start_prefetch
+    from restorable.wal.fetch import check_wal_file_name, default_cache_dir, fetch_wal, note_wanted, start_prefetcher
+    from restorable.wal.names import kind_of
 
+    check_wal_file_name(args.wal_file)  # a bad %f is a setup mistake: say so before reaching anything
     cache_dir = args.cache_dir or default_cache_dir(args.dest)
     store = services.store("restore")
     layout = Layout(services.config.storage.prefix)
@@ -102,11 +104,12 @@ def cmd_wal_fetch(args: argparse.Namespace, services: Services, identity: str | 
         print(f"restorable: {exc}", file=sys.stderr)
         return FETCH_MISSING
     log.info("wal fetched file=%s bytes=%d from=%s", result.wal_file, result.size, result.source)
-    count = PREFETCH_DEFAULT if args.prefetch is None else args.prefetch
-    if result.source != "partial":
+    if args.prefetch != 0 and result.source != "partial":
         try:
-            start_prefetch(args.config, args.database, next_segments(args.wal_file, result.size, count), cache_dir)
-        except OSError as exc:  # the fetch itself succeeded: a prefetch is only an optimisation
+            cache_dir.mkdir(mode=0o700, exist_ok=True)
+            note_wanted(cache_dir, args.wal_file, result.size if kind_of(args.wal_file) == "segment" else None)
+            start_prefetcher(args.config, args.database, cache_dir)
+        except OSError as exc:  # the fetch itself succeeded: prefetching is only an optimisation
             log.warning("wal prefetch not started error=%s", exc)
     return FETCH_OK
 
@@ -188,6 +191,7 @@ def cmd_verify_wal(args: argparse.Namespace, services: Services) -> int:
         identity=identity,
         start=args.start,
     )
+    _compare_server_timeline(services, args.database, report)
     verdict = "no gap" if report.ok else f"{len(report.gaps)} gap(s), {len(report.history_problems)} history problem(s)"
     lines = [
         f"WAL archive of {args.database} from {report.start or '-'} ({report.start_source}): {report.found} segments "
@@ -204,6 +208,28 @@ def cmd_verify_wal(args: argparse.Namespace, services: Services) -> int:
     what = f"missing {first.first} .. {first.last}" if first else report.history_problems[0]
     print(f"restorable: error: the WAL archive of {args.database} is not continuous: {what}", file=sys.stderr)
     return 6
+
+
+def _compare_server_timeline(services: Services, database_id: str, report: Any) -> None:
+    """The newest timeline in the bucket must be the server's (else its history file or WAL is
+    missing, or a restore pushed a foreign timeline). An unreachable server is noted, not a failure."""
+    from restorable.engines.postgres.engine import PostgresEngine
+    from restorable.engines.postgres.tools import connect
+
+    conn = services.resolve(services.config.database(database_id).conn_id)
+    try:
+        with connect(conn, PostgresEngine.database_of(conn)) as pg:
+            timeline = pg.execute("SELECT timeline_id FROM pg_control_checkpoint()").fetchone()[0]
+    except RestorableError as exc:
+        report.server_timeline = None
+        log.warning("server timeline not compared database=%s error=%s", database_id, exc)
+        return
+    report.server_timeline = timeline
+    newest = max(report.timelines, default=None)
+    if newest is not None and newest != timeline:
+        report.history_problems.append(
+            f"the server is on timeline {timeline:08X} but the newest timeline archived is {newest:08X}"
+        )
 
 
 def _optional_identity(services: Services) -> str | None:

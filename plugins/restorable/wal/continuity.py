@@ -54,6 +54,8 @@ class ContinuityReport:
     timelines: list[int] = field(default_factory=list)
     #: Base backups (id, start segment) whose recovery crosses a gap.
     broken_backups: list[dict[str, Any]] = field(default_factory=list)
+    #: The source server's current timeline (None: not compared, the server was unreachable).
+    server_timeline: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -114,24 +116,21 @@ def check_continuity(
     identity: str | None,
     start: str | None = None,
 ) -> ContinuityReport:
+    """The continuity of ``database_id``'s archive (see the module docstring); ``identity`` reads
+    the history files (None: they are reported as not checked)."""
     names = archived_names(store, layout, database_id)
     segments = sorted(n for n in names if kind_of(n) == "segment")
     partials = {n.removesuffix(".partial") for n in names if kind_of(n) == "partial"}
     size = _segment_size(store, layout, database_id, segments)
     backups = physical_backup_starts(store, layout, database_id)
-    source = "--from"
-    if start is None and backups:
-        start, source = min(backups, key=lambda b: parse_segment(b["start_segment"], size))["start_segment"], "base"
-    if start is None and segments:
-        start, source = segments[0], "oldest archived"
-    report = ContinuityReport(database_id, size, start, source if start else "empty archive")
+    start, source = _choose_start(start, backups, segments, size)
+    report = ContinuityReport(database_id, size, start, source)
     by_timeline: dict[int, set[int]] = {}
     for name in segments:
         seg = parse_segment(name, size)
         by_timeline.setdefault(seg.timeline, set()).add(seg.number)
     for name in partials:
-        seg = parse_segment(name, size)
-        by_timeline.setdefault(seg.timeline, set())
+        by_timeline.setdefault(parse_segment(name, size).timeline, set())
     histories = {int(n[:8], 16) for n in names if kind_of(n) == "history"}
     report.timelines = sorted(set(by_timeline) | histories)
     if start is None:
@@ -139,34 +138,58 @@ def check_continuity(
     first = parse_segment(start, size)
     parsed = _read_histories(store, layout, database_id, identity, histories, report)
     for timeline in report.timelines:
-        present = by_timeline.get(timeline, set())
-        if timeline < first.timeline or not present:
-            continue
-        begin = first.number if timeline == first.timeline else None
-        entries = parsed.get(timeline)
-        if timeline > 1 and timeline != first.timeline:
-            if timeline not in histories:
-                report.history_problems.append(f"timeline {timeline:08X} has segments but no {timeline:08X}.history")
-            elif entries:
-                switch = segment_of_lsn(timeline, entries[-1].switch_lsn, size).number
-                begin = switch if begin is None else max(begin, switch)
-                _check_parent(report, entries[-1], switch, by_timeline, partials, size, first)
-        if begin is None:
-            begin = min(present)
-        end = max(present)
-        report.newest[timeline] = Segment(timeline, end).name(size)
-        report.found += len([n for n in present if begin <= n <= end])
-        report.gaps += _gaps(timeline, begin, end, present, size)
-    report.broken_backups = [
-        b
-        for b in backups
-        if any(
-            parse_segment(b["start_segment"], size).timeline <= g.timeline
-            and parse_segment(g.last, size).number >= parse_segment(b["start_segment"], size).number
-            for g in report.gaps
-        )
-    ]
+        _check_timeline(report, timeline, first, by_timeline, partials, histories, parsed.get(timeline))
+    report.broken_backups = [b for b in backups if _crosses_a_gap(parse_segment(b["start_segment"], size), report)]
     return report
+
+
+def _choose_start(
+    start: str | None, backups: list[dict[str, Any]], segments: list[str], size: int
+) -> tuple[str | None, str]:
+    if start is not None:
+        return start, "--from"
+    if backups:
+        oldest = min(backups, key=lambda b: parse_segment(b["start_segment"], size))
+        return oldest["start_segment"], "base"
+    if segments:
+        return segments[0], "oldest archived"
+    return None, "empty archive"
+
+
+def _check_timeline(
+    report: ContinuityReport,
+    timeline: int,
+    first: Segment,
+    by_timeline: dict[int, set[int]],
+    partials: set[str],
+    histories: set[int],
+    entries: list[HistoryEntry] | None,
+) -> None:
+    """Found and missing segments of one timeline, from ``first`` or from its switch point."""
+    size = report.segment_size
+    present = by_timeline.get(timeline, set())
+    if timeline < first.timeline or not present:
+        return
+    begin = first.number if timeline == first.timeline else None
+    if timeline > 1 and timeline != first.timeline:
+        if timeline not in histories:
+            report.history_problems.append(f"timeline {timeline:08X} has segments but no {timeline:08X}.history")
+        elif entries:
+            switch = segment_of_lsn(timeline, entries[-1].switch_lsn, size).number
+            begin = switch if begin is None else max(begin, switch)
+            _check_parent(report, entries[-1], switch, by_timeline, partials, size, first)
+    if begin is None:
+        begin = min(present)
+    end = max(present)
+    report.newest[timeline] = Segment(timeline, end).name(size)
+    report.found += len([n for n in present if begin <= n <= end])
+    report.gaps += _gaps(timeline, begin, end, present, size)
+
+
+def _crosses_a_gap(start: Segment, report: ContinuityReport) -> bool:
+    """A base backup starting at ``start`` cannot replay past a gap at or after it."""
+    size = report.segment_size
+    return any(start.timeline <= g.timeline and parse_segment(g.last, size).number >= start.number for g in report.gaps)
 
 
 def _gaps(timeline: int, begin: int, end: int, present: set[int], size: int) -> list[Gap]:

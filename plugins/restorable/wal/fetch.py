@@ -5,11 +5,13 @@ against its sha256), 1 ONLY when the archive has no such file, 126 on anything e
 reads any exit from 1 to 125 as "no more WAL" and ends recovery there, silently early, while an
 exit above 125 stops recovery loudly (FATAL); so a transient S3 error must never look like 1.
 
-Speed: every call is a new process (PostgreSQL runs one per file), so after serving a segment
-the fetch starts a detached prefetcher for the next few segments of the same timeline, into a
-private cache directory (default ``<dest dir>/restorable-prefetch``, i.e. inside ``pg_wal``,
-which base backups do not copy). A cached file is only renamed into place after its sha256 was
-checked, and the next fetch just moves it to DEST.
+Speed: PostgreSQL runs one restore_command per file, and a Python process costs ~0.6 s: that
+alone caps replay near 25 MB/s. So the fetch starts a resident prefetcher (``prefetch.py``) that
+keeps the next segments of the timeline in a private cache directory (default ``<dest
+dir>/restorable-prefetch``, i.e. inside ``pg_wal``, which base backups do not copy), each renamed
+into place only after its sha256 matched; and ``wal-fetch.sh``, the restore_command shipped beside
+this module, moves a cached segment to DEST without starting Python at all, falling back to this
+command for anything not cached.
 
 The last segment: ``pg_receivewal`` (stream mode) leaves the segment being written as
 ``<segment>.partial``; when the segment itself is not archived, its ``.partial`` is served.
@@ -33,7 +35,6 @@ from restorable.wal.objects import read_wal_file
 
 log = logging.getLogger(__name__)
 
-PREFETCH_DEFAULT = 4
 CACHE_DIR_NAME = "restorable-prefetch"
 
 
@@ -122,12 +123,35 @@ def next_segments(wal_file: str, size: int, count: int) -> list[str]:
     return names
 
 
-def start_prefetch(config_path: str | None, database_id: str, names: list[str], cache_dir: Path) -> None:
-    """Start a detached prefetcher for ``names`` (one at a time per cache directory)."""
-    if not names:
-        return
+WANTED_FILE = ".wanted"
+
+
+def note_wanted(cache_dir: Path, wal_file: str, size: int | None = None) -> None:
+    """Tell the prefetcher where recovery is (``wal-fetch.sh`` writes the same file, name only)."""
+    tmp = cache_dir / f"{WANTED_FILE}.{os.getpid()}"
+    tmp.write_text(f"{wal_file} {size}\n" if size else f"{wal_file}\n")
+    os.replace(tmp, cache_dir / WANTED_FILE)
+
+
+def read_wanted(cache_dir: Path) -> tuple[str, int | None] | None:
+    try:
+        fields = (cache_dir / WANTED_FILE).read_text().split()
+    except (FileNotFoundError, OSError):
+        return None
+    if not fields or not WAL_FILE_RE.fullmatch(fields[0]):
+        return None
+    size = int(fields[1]) if len(fields) > 1 and fields[1].isdigit() else None
+    return fields[0], size
+
+
+def start_prefetcher(config_path: str | None, database_id: str, cache_dir: Path) -> bool:
+    """Start the resident prefetcher of ``cache_dir`` unless one runs already (see ``prefetch``)."""
     cache_dir.mkdir(mode=0o700, exist_ok=True)
-    argv = [sys.executable, "-m", "restorable.wal.prefetch", str(cache_dir), database_id, *names]
+    lock = lock_cache(cache_dir)
+    if lock is None:
+        return False  # running: it follows .wanted
+    os.close(lock)  # the child takes it again first thing; losing that race only means one runs
+    argv = [sys.executable, "-m", "restorable.wal.prefetch", str(cache_dir), database_id]
     if config_path:
         argv[3:3] = ["--config", config_path]
     subprocess.Popen(
@@ -138,35 +162,15 @@ def start_prefetch(config_path: str | None, database_id: str, names: list[str], 
         start_new_session=True,
         close_fds=True,
     )
+    return True
 
 
-def prefetch(store: Store, layout: Layout, identity: str, database_id: str, names: list[str], cache_dir: Path) -> int:
-    """Download ``names`` into ``cache_dir`` (checked), stopping at the first one not archived.
-
-    Holds an exclusive lock on the cache directory: a second prefetcher exits at once. Cached
-    segments older than ``names[0]`` on its timeline were not asked for and are removed.
-    """
+def lock_cache(cache_dir: Path) -> int | None:
+    """An exclusive lock on the cache directory (a descriptor to close), or None when it is taken."""
     fd = os.open(cache_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return 0
-        first = names[0]
-        for entry in os.scandir(cache_dir):
-            if WAL_FILE_RE.fullmatch(entry.name) and entry.name[:8] == first[:8] and entry.name < first:
-                os.unlink(entry.path)
-        fetched = 0
-        for name in names:
-            target = cache_dir / name
-            if target.exists():
-                continue
-            try:
-                data = read_wal_file(store, layout, identity, database_id, name)
-            except NotFound:
-                break
-            write_atomically(target, data)
-            fetched += 1
-        return fetched
-    finally:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
         os.close(fd)
+        return None
+    return fd

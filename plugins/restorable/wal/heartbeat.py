@@ -88,6 +88,11 @@ class Heartbeat:
         row = self._pg.execute("SELECT setting::bigint FROM pg_settings WHERE name = 'wal_segment_size'").fetchone()
         self.segment_size = int(row[0]) if row else None
 
+    @property
+    def connection(self) -> Any:
+        """The open connection (for the archiver's one-off checks at start, before ``start()``)."""
+        return self._pg
+
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="wal-heartbeat", daemon=True)
         self._thread.start()
@@ -104,7 +109,7 @@ class Heartbeat:
 
     def beat(self) -> Beat:
         if self._pg is None or self._pg.closed:
-            self._pg = connect(self.conn, self.database)
+            self.prepare()  # the table too: the server may have been unreachable at start
         at = self._pg.execute(_BEAT).fetchone()[0]
         wal_file = self._pg.execute(_WHERE).fetchone()[0]
         beat = Beat(at, wal_file)
@@ -135,6 +140,21 @@ class Heartbeat:
                     pass
                 self._pg = None
             self._stop.wait(self.interval)
+
+    def archived_in_partial(self, segment: str, written_at: float) -> Beat | None:
+        """Stream mode: drop the beats committed in ``segment`` (or before) more than a second before
+        its ``.partial`` was last written (``written_at``, epoch seconds) and uploaded; return the
+        newest. pg_receivewal writes within milliseconds of the commit (``--synchronous``); the second
+        of margin keeps a beat from counting before its WAL can be in the file."""
+        newest: Beat | None = None
+        with self._lock:
+            while (
+                self.pending
+                and self.pending[0].wal_file <= segment
+                and self.pending[0].at.timestamp() < written_at - 1.0
+            ):
+                newest = self.pending.popleft()
+        return newest
 
     def archived_through(self, newest_archived_segment: str) -> Beat | None:
         """Drop the beats whose WAL file is archived (at or before ``newest_archived_segment`` in

@@ -21,11 +21,18 @@ import logging
 import os
 import threading
 import time
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
-from restorable.exceptions import ConfigError, RestorableError, StorageError
+from restorable.exceptions import (
+    AuthenticationFailed,
+    ConfigError,
+    RestorableError,
+    SourceUnreachable,
+    StorageError,
+)
 from restorable.repository.layout import Layout
 from restorable.services import Services
 from restorable.storage.protocol import Store
@@ -41,6 +48,17 @@ LOCK_FILE = ".restorable-wal-archiver.lock"
 _BACKOFF_FIRST = 0.5
 _BACKOFF_CAP = 5.0
 _STATE_EVERY = 1.0
+
+
+def _lag_figures(lags: deque[float]) -> dict[str, Any] | None:
+    if not lags:
+        return None
+    ordered = sorted(lags)
+
+    def pick(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
+
+    return {"last": round(lags[-1], 3), "p50": pick(0.5), "p99": pick(0.99), "samples": len(ordered)}
 
 
 def _now() -> str:
@@ -65,6 +83,11 @@ class WalArchiver:
             raise ConfigError(
                 f"{config.path}: database {database_id!r} has no physical block, so no WAL to archive",
                 hint="Add physical: {wal: {mode: archive, spool_dir: /var/lib/restorable/spool/<db>}} to its entry",
+            )
+        if not db.physical.enabled:
+            raise ConfigError(
+                f"{config.path}: database {database_id!r} has physical.enabled: false",
+                hint="Set it to true to archive its WAL (or stop this service)",
             )
         self.database_id = database_id
         self.wal = db.physical.wal
@@ -108,6 +131,9 @@ class WalArchiver:
         self.queue: dict[str, Any] = {"files": 0, "bytes": 0, "oldest": None}
         self._state_written = 0.0
         self._lock_fd: int | None = None
+        self.server_settings: dict[str, str | None] = {}
+        #: Seconds from a file landing in the spool (its mtime) to its object read back, recent files.
+        self._lags: deque[float] = deque(maxlen=500)
 
     # -- alarms ------------------------------------------------------------------------------
     def _raise_alarm(self, name: str, kind: str, message: str) -> None:
@@ -124,7 +150,17 @@ class WalArchiver:
         """Archive until ``stop`` is set or a signal raises ``Interrupted`` (then finish what is in flight)."""
         self._open_spool()
         if self.heartbeat is not None:
-            self.heartbeat.prepare()
+            try:
+                self.heartbeat.prepare()
+                self._check_server_settings()
+            except SourceUnreachable as exc:
+                if isinstance(exc, AuthenticationFailed):
+                    raise
+                # The spool must drain even while the database is down (WAL is already there).
+                self.heartbeat.last_error = str(exc)
+                log.error(
+                    "heartbeat not started database=%s error=%s: the spool is archived anyway", self.database_id, exc
+                )
             self.heartbeat.start()
         if self.streamer is not None:
             self.streamer.create_slot()
@@ -173,6 +209,16 @@ class WalArchiver:
                 hint="Run one archiver per database; stop the other first",
             ) from None
         self._lock_fd = fd
+
+    def _check_server_settings(self) -> None:
+        """An alarm when the server does not archive into this spool (see ``preflight``)."""
+        from restorable.wal.preflight import archive_problems, read_settings
+
+        assert self.heartbeat is not None and self.heartbeat.connection is not None
+        self.server_settings = read_settings(self.heartbeat.connection)
+        problems = archive_problems(self.server_settings, self.wal)
+        if problems:
+            self._raise_alarm("server_settings", "server_settings", "; ".join(problems))
 
     def tick(self, pool: ThreadPoolExecutor) -> None:
         """One pass: collect finished uploads, look at the spool, start uploads, write the state."""
@@ -301,6 +347,10 @@ class WalArchiver:
             self.spool.remove(name)
         else:
             self._partials[name] = (outcome.source_mtime or 0.0, time.monotonic())
+            if self.heartbeat is not None and outcome.source_mtime:
+                beat = self.heartbeat.archived_in_partial(name.removesuffix(".partial"), outcome.source_mtime)
+                if beat is not None:
+                    self.last_heartbeat_archived = {"at": beat.at.isoformat(), "wal_file": beat.wal_file}
         if self.streamer is not None and kind_of(name) == "segment":
             self._drop_superseded_partial(name)
         self._clear_alarm(f"file:{name}")
@@ -316,6 +366,8 @@ class WalArchiver:
             outcome.seconds,
         )
         self.last_archived = {"name": name, "at": _now(), "status": outcome.status, "key": outcome.key}
+        if outcome.status == ARCHIVED and outcome.source_mtime and kind_of(name) != "partial":
+            self._lags.append(max(0.0, time.time() - outcome.source_mtime))
         if kind_of(name) == "segment" and (self.last_segment is None or name > self.last_segment):
             self.last_segment = name
 
@@ -365,6 +417,8 @@ class WalArchiver:
             ),
             "last_heartbeat_archived": self.last_heartbeat_archived,
             "segment_size": hb.segment_size if hb is not None else None,
+            "server_settings": self.server_settings,
+            "archive_lag_seconds": _lag_figures(self._lags),
             "streamer": {
                 "slot": self.streamer.slot,
                 "pid": self.streamer.pid,

@@ -9,6 +9,8 @@
 #     monitoring already watch; nothing is lost;
 #   - the spool holds a different file of the same name (never overwritten: the archiver alarms).
 # No Python here: a Python process per segment costs ~0.6 s and caps WAL at ~24 MB/s.
+# Needs GNU coreutils and findutils (stat -c, find -printf, sync FILE): Debian, Ubuntu, RHEL, the
+# postgres Docker images on Debian; not busybox (Alpine images), where basic_archive is the way.
 set -eu
 src=$1 name=$2 spool=$3 max=$4
 dest="$spool/$name"

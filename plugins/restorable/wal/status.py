@@ -36,6 +36,7 @@ def _age(iso: str | None) -> float | None:
 
 
 def wal_status(services: Services, database_id: str, *, store: Store | None = None) -> dict[str, Any]:
+    """The status document ``wal-status --json`` prints (see the module docstring)."""
     config = services.config
     db = config.database(database_id)
     if db.physical is None:
@@ -43,39 +44,10 @@ def wal_status(services: Services, database_id: str, *, store: Store | None = No
     wal = db.physical.wal
     spool = Spool(wal.spool_dir)
     state = read_state(spool.state_path) or {}
-    files = spool.files(include_partial=True) if wal.spool_dir.is_dir() else []
-    oldest = files[0] if files else None
-    spool_bytes = spool.total_bytes() if wal.spool_dir.is_dir() else 0
-    queue = {
-        "files": len(files),
-        "bytes": sum(f.size for f in files),
-        "spool_bytes": spool_bytes,
-        "oldest": {"name": oldest.name, "age_seconds": round(max(0.0, time.time() - oldest.mtime), 1)}
-        if oldest
-        else None,
-    }
+    queue = _queue(spool)
     updated_age = _age(state.get("updated_at"))
     running = bool(state.get("running")) and process_alive(state.get("pid"))
-    alarms = list(state.get("alarms") or []) if running else []
-    if not wal.spool_dir.is_dir():
-        alarms.append({"name": "spool_missing", "kind": "spool_missing", "message": f"{wal.spool_dir} does not exist"})
-    if not running:
-        alarms.append({"name": "archiver_down", "kind": "archiver_down", "message": "the wal-archiver is not running"})
-    elif updated_age is not None and updated_age > STALE_SECONDS:
-        alarms.append(
-            {"name": "archiver_stale", "kind": "archiver_stale", "message": f"state not updated for {updated_age} s"}
-        )
-    names = {a["name"] for a in alarms}
-    if spool_bytes >= wal.spool_max_bytes and "spool_full" not in names:
-        alarms.append({"name": "spool_full", "kind": "spool_full", "message": f"spool holds {spool_bytes} bytes"})
-    elif spool_bytes > wal.spool_alarm_bytes and "spool_alarm" not in names:
-        alarms.append({"name": "spool_alarm", "kind": "spool_alarm", "message": f"spool holds {spool_bytes} bytes"})
     store = store if store is not None else services.store("restore")
-    archived = archived_names(store, Layout(config.storage.prefix), database_id)
-    segments = sorted(n for n in archived if kind_of(n) == "segment")
-    newest: dict[str, str] = {}
-    for name in segments:
-        newest[name[:8]] = name
     return {
         "database_id": database_id,
         "mode": wal.mode,
@@ -92,13 +64,61 @@ def wal_status(services: Services, database_id: str, *, store: Store | None = No
         "last_archived": state.get("last_archived"),
         "last_archived_segment": state.get("last_archived_segment"),
         "queue": queue,
+        "archive_lag_seconds": state.get("archive_lag_seconds"),
+        "streamer": state.get("streamer"),
         "last_heartbeat_committed": state.get("last_heartbeat_committed"),
         "last_heartbeat_archived": state.get("last_heartbeat_archived"),
-        "alarms": alarms,
-        "bucket": {
-            "objects": len(archived),
-            "newest_segment": segments[-1] if segments else None,
-            "newest_per_timeline": newest,
-            "history_files": sorted(n for n in archived if kind_of(n) == "history"),
-        },
+        "alarms": _alarms(state, wal, running, updated_age, queue["spool_bytes"]),
+        "bucket": _bucket(store, Layout(config.storage.prefix), database_id),
+    }
+
+
+def _queue(spool: Spool) -> dict[str, Any]:
+    present = spool.directory.is_dir()
+    files = spool.files(include_partial=True) if present else []
+    oldest = files[0] if files else None
+    return {
+        "files": len(files),
+        "bytes": sum(f.size for f in files),
+        "spool_bytes": spool.total_bytes() if present else 0,
+        "oldest": {"name": oldest.name, "age_seconds": round(max(0.0, time.time() - oldest.mtime), 1)}
+        if oldest
+        else None,
+    }
+
+
+def _alarm(kind: str, message: str) -> dict[str, str]:
+    return {"name": kind, "kind": kind, "message": message}
+
+
+def _alarms(
+    state: dict[str, Any], wal: Any, running: bool, updated_age: float | None, spool_bytes: int
+) -> list[dict[str, Any]]:
+    """The archiver's own alarms (while it runs) and what this command sees for itself."""
+    alarms = list(state.get("alarms") or []) if running else []
+    if not wal.spool_dir.is_dir():
+        alarms.append(_alarm("spool_missing", f"{wal.spool_dir} does not exist"))
+    if not running:
+        alarms.append(_alarm("archiver_down", "the wal-archiver is not running"))
+    elif updated_age is not None and updated_age > STALE_SECONDS:
+        alarms.append(_alarm("archiver_stale", f"state not updated for {updated_age} s"))
+    names = {a["name"] for a in alarms}
+    if spool_bytes >= wal.spool_max_bytes and "spool_full" not in names:
+        alarms.append(_alarm("spool_full", f"spool holds {spool_bytes} bytes, its bound is {wal.spool_max_bytes}"))
+    elif spool_bytes > wal.spool_alarm_bytes and "spool_alarm" not in names:
+        alarms.append(_alarm("spool_alarm", f"spool holds {spool_bytes} bytes (alarm above {wal.spool_alarm_bytes})"))
+    return alarms
+
+
+def _bucket(store: Store, layout: Layout, database_id: str) -> dict[str, Any]:
+    archived = archived_names(store, layout, database_id)
+    segments = sorted(n for n in archived if kind_of(n) == "segment")
+    newest: dict[str, str] = {}
+    for name in segments:
+        newest[name[:8]] = name
+    return {
+        "objects": len(archived),
+        "newest_segment": segments[-1] if segments else None,
+        "newest_per_timeline": newest,
+        "history_files": sorted(n for n in archived if kind_of(n) == "history"),
     }

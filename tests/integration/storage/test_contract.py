@@ -159,3 +159,18 @@ def test_bucket_settings_of_a_fresh_locked_versioned_bucket(store: Store) -> Non
     rule = {"ID": "contract", "Status": "Enabled", "Filter": {"Prefix": "c/"}, "Expiration": {"Days": 3}}
     store.put_bucket_lifecycle_rules([rule])
     assert store.get_bucket_lifecycle_rules() == [rule]
+
+
+def test_put_metadata_and_versions_oldest_first_with_delete_markers(store: Store) -> None:
+    first = store.put_bytes("c/v/wal", b"one", if_none_match=True, metadata={"restorable-sha256": "ab" * 32})
+    assert store.head("c/v/wal")["Metadata"] == {"restorable-sha256": "ab" * 32}
+    second = store.put_bytes("c/v/wal", b"two")
+    store.put_bytes("c/v/wal-other", b"a key with the same prefix is not a version")
+    versions = store.list_versions("c/v/wal")
+    assert [v.version_id for v in versions] == [first.version_id, second.version_id]
+    assert [v.is_latest for v in versions] == [False, True] and [v.size for v in versions] == [3, 3]
+    assert store.head("c/v/wal", version_id=first.version_id)["Metadata"]["restorable-sha256"] == "ab" * 32
+    store.delete_object("c/v/wal")
+    after = store.list_versions("c/v/wal")
+    assert [v.delete_marker for v in after] == [False, False, True] and after[-1].is_latest
+    assert store.list_versions("c/v/none") == []

@@ -10,12 +10,15 @@ import hashlib
 import json
 import signal
 import time
+from pathlib import Path
 
 import pytest
 
+import restorable.wal.fetch
 from devstack.wal import make_wal_chain, python_for_postgres, read_state, stop_archiver, switch_segment, wait_for
 from restorable.repository.layout import Layout
 from restorable.wal.objects import encode_wal_file, wal_object_metadata
+from tests.integration.wal.conftest import SPOOL_MAX_BYTES
 
 pytestmark = pytest.mark.integration
 
@@ -28,6 +31,8 @@ def chain(tmp_path_factory, archiving_pg, seaweed, wal_bucket):
         s3=seaweed.connection(),
         bucket=wal_bucket,
         spool_dir=archiving_pg.base_dir / "spool",
+        spool_max=str(SPOOL_MAX_BYTES),  # what the server's archive_command enforces
+        spool_alarm="40MiB",
     )
 
 
@@ -65,7 +70,7 @@ def test_segments_reach_the_bucket_and_wal_fetch_returns_the_bytes_postgres_wrot
     assert head["ContentLength"] < len(original) / 5  # zstd: WAL compresses well
 
     dest = tmp_path / "RECOVERYXLOG"
-    done = chain.run_cli("wal-fetch", chain.database_id, names[0], str(dest), "--prefetch", "2")
+    done = chain.run_cli("wal-fetch", chain.database_id, names[0], str(dest))
     assert done.returncode == 0, done.stderr
     assert dest.read_bytes() == original
     # The prefetcher brings the next segments into the private cache; the next fetch takes one from there.
@@ -203,6 +208,7 @@ def test_wal_status_reports_the_archiver_the_queue_and_the_bucket(chain, archive
     assert status["queue"]["files"] == 0 and status["queue"]["oldest"] is None
     assert status["last_heartbeat_committed"]["at"]
     assert status["alarms"] == [], status["alarms"]
+    assert 0 <= status["archive_lag_seconds"]["p50"] <= status["archive_lag_seconds"]["p99"] < 30
 
 
 def test_verify_wal_names_a_deleted_segment_and_exits_6(chain, archiver, archiving_pg):
@@ -212,6 +218,7 @@ def test_verify_wal_names_a_deleted_segment_and_exits_6(chain, archiver, archivi
     intact = chain.run_cli("verify-wal", chain.database_id, "--json")
     assert intact.returncode == 0, intact.stdout + intact.stderr
     assert json.loads(intact.stdout)["gaps"] == []
+    assert json.loads(intact.stdout)["server_timeline"] == 1
     key = layout.wal_key(chain.database_id, names[1])
     store.delete_object(key)  # a delete marker: the segment is gone from the archive as a restore sees it
     try:
@@ -260,7 +267,8 @@ def test_postgres_replays_the_archive_through_wal_fetch_to_the_last_commit(chain
     os.chmod(config, 0o644)
     port = free_port()
     python, python_env = python_for_postgres()
-    fetch = f"{python} -m restorable.cli --config {config} wal-fetch {chain.database_id} %f %p"
+    script = Path(restorable.wal.fetch.__file__).with_name("wal-fetch.sh")
+    fetch = f"{script} %f %p {python} -m restorable.cli --config {config} wal-fetch {chain.database_id}"
     (restore / "port.conf").write_text(f"port = {port}\n")
     with open(restore / "postgresql.conf", "a") as fh:
         fh.write(f"archive_mode = off\nrestore_command = '{fetch}'\n")

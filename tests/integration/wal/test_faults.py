@@ -9,6 +9,7 @@ Budget: ~30 s.
 from __future__ import annotations
 
 import signal
+import time
 import uuid
 
 import pytest
@@ -124,3 +125,51 @@ def test_sigkill_and_restart_leave_no_gap_and_no_second_version(chain, archiving
         assert len(versions) == 1, (name, versions)
     _assert_no_gap([n for n in _archived_segments(chain) if n >= names[0]])
     assert "wal already" in (tmp_path / "second.log").read_text()
+
+
+def test_a_role_that_may_not_create_the_heartbeat_table_is_told_what_to_run(chain, archiving_pg):
+    import json
+
+    archiving_pg.execute("DROP ROLE IF EXISTS hb_weak")
+    archiving_pg.execute("CREATE ROLE hb_weak LOGIN PASSWORD 'weak-pass-123'")
+    archiving_pg.execute("CREATE DATABASE hb_weak_db")  # a database without the restorable schema yet
+    src = json.loads(chain.env["AIRFLOW_CONN_SRC"])
+    src.update(login="hb_weak", password="weak-pass-123", schema="hb_weak_db")
+    done = chain.run_cli("wal-archiver", "shop", env_extra={"AIRFLOW_CONN_SRC": json.dumps(src)}, timeout=30)
+    assert done.returncode == 2, done.stderr
+    error = [line for line in done.stderr.splitlines() if line.startswith("restorable: error:")]
+    assert len(error) == 1 and "may not create the heartbeat table restorable.heartbeat" in error[0], done.stderr
+    assert "CREATE SCHEMA restorable" in error[0] and "weak-pass-123" not in done.stderr
+
+
+def test_the_spool_drains_while_the_heartbeat_database_is_unreachable(chain, archiving_pg, tmp_path):
+    import json
+
+    src = json.loads(chain.env["AIRFLOW_CONN_SRC"])
+    src["port"] = 9  # nothing listens there
+    proc = chain.start_archiver(tmp_path / "archiver.log", env_extra={"AIRFLOW_CONN_SRC": json.dumps(src)})
+    try:
+        name = switch_segment(archiving_pg)
+        wait_for(lambda: _archived(chain, [name]), 30, f"{name} archived without a heartbeat")
+        alarms = wait_for(lambda: read_state(chain).get("alarms"), 10, "the heartbeat alarm")
+        assert any(a["kind"] == "heartbeat" for a in alarms), alarms
+    finally:
+        stop_archiver(proc)
+
+
+def test_sigterm_waits_for_the_uploads_in_flight_then_exits_143(chain, archiving_pg, own_seaweed, tmp_path):
+    proc = chain.start_archiver(tmp_path / "archiver.log")
+    wait_for(lambda: read_state(chain).get("pid") == proc.pid, 20, "the archiver")
+    own_seaweed.pause()  # requests hang: the uploads stay in flight
+    try:
+        names = [switch_segment(archiving_pg) for _ in range(2)]
+        wait_for(lambda: len(read_state(chain).get("in_flight", [])) == 2, 20, "two uploads in flight")
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        assert proc.poll() is None  # still finishing
+    finally:
+        own_seaweed.resume()
+    assert proc.wait(60) == 143
+    assert _archived(chain, names)
+    assert not any((chain.spool_dir / n).exists() for n in names)  # finished uploads: their spool files removed
+    assert "finishing 2 upload(s)" in (tmp_path / "archiver.log").read_text()

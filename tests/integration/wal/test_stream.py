@@ -76,6 +76,9 @@ def test_stream_mode_uploads_the_partial_then_the_segment_and_restarts_pg_receiv
 
         assert wait_for(lambda: store.exists(partial_key), 15, "the .partial object")
         assert wait_for(fetched_through_commit, 20, "a fetched .partial that holds the commit")
+        # A heartbeat counts as archived once a .partial written after it is uploaded: RPO of seconds.
+        beat = wait_for(lambda: read_state(chain).get("last_heartbeat_archived"), 15, "an archived heartbeat")
+        assert beat["wal_file"] == segment
 
         # The segment completes: it is archived whole and supersedes its .partial.
         switched = switch_segment(streaming_pg)

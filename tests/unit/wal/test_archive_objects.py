@@ -119,3 +119,20 @@ def test_continuity_finds_gaps_per_timeline_and_checks_history_files(store):
     _archive(store, "000000030000000000000007")
     bad = check_continuity(store, LAYOUT, "shop", identity=IDENTITY, start="000000010000000000000005")
     assert any("does not extend 00000002.history" in p for p in bad.history_problems)
+
+
+def test_continuity_starts_at_the_oldest_physical_base_backup_and_names_the_backups_a_gap_breaks(store):
+    for n in (3, 4, 6, 7):
+        _archive(store, f"0000000100000000000000{n:02X}")
+    for backup_id, start in (
+        ("20261203T010000Z-0000000a", "000000010000000000000003"),
+        ("20261203T020000Z-0000000b", "000000010000000000000007"),
+    ):
+        store.put_json(
+            LAYOUT.manifest_key("shop", backup_id),
+            {"kind": "physical", "backup_id": backup_id, "wal": {"start_segment": start}},
+        )
+    report = check_continuity(store, LAYOUT, "shop", identity=IDENTITY)
+    assert (report.start, report.start_source) == ("000000010000000000000003", "base")
+    assert [(g.first, g.last) for g in report.gaps] == [("000000010000000000000005", "000000010000000000000005")]
+    assert [b["backup_id"] for b in report.broken_backups] == ["20261203T010000Z-0000000a"]

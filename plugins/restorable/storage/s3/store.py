@@ -322,8 +322,10 @@ class S3Store(MultipartUploadMixin, ObjectLockMixin, StorageClassMixin, BucketSe
                 break
             key_marker = page.get("NextKeyMarker")
             version_marker = page.get("NextVersionIdMarker")
-        # The latest sorts last whatever the clock resolution; the others by time.
-        found.sort(key=lambda v: (v.is_latest, v.last_modified))
+        # The latest sorts last whatever the clock resolution; the others by time, and within one
+        # timestamp in reverse listing order (S3 lists a key's versions newest first).
+        order = {id(v): i for i, v in enumerate(found)}
+        found.sort(key=lambda v: (v.is_latest, v.last_modified, -order[id(v)]))
         return found
 
     # -- deleting ---------------------------------------------------------------------
