@@ -344,7 +344,12 @@ class WalArchiver:
             return
         # pg_receivewal keeps writing its .partial (stream mode); one archived by PostgreSQL is final.
         if kind_of(name) != "partial" or self.wal.mode == "archive":
-            self.spool.remove(name)
+            if not self.spool.remove(name, uploaded_mtime=outcome.source_mtime, uploaded_size=outcome.plain_size):
+                log.warning(
+                    "wal spool file changed while it was uploaded database=%s file=%s: kept, looked at again",
+                    self.database_id,
+                    name,
+                )
         else:
             self._partials[name] = (outcome.source_mtime or 0.0, time.monotonic())
             if self.heartbeat is not None and outcome.source_mtime:

@@ -88,15 +88,27 @@ class Spool:
                     continue
         return removed
 
-    def remove(self, name: str) -> None:
+    def remove(self, name: str, *, uploaded_mtime: float | None = None, uploaded_size: int | None = None) -> bool:
         """Delete an uploaded file, and make the delete durable (a crash must not resurrect it
-        as a file to upload again: harmless, but it would be counted twice)."""
-        os.unlink(self.directory / name)
+        as a file to upload again: harmless, but it would be counted twice).
+
+        With the mtime and size the upload read, a file replaced meanwhile is kept (False): what
+        is in the spool now was never uploaded, and the next pass looks at it again."""
+        path = self.directory / name
+        if uploaded_mtime is not None:
+            try:
+                st = path.stat()
+            except FileNotFoundError:
+                return True
+            if st.st_mtime != uploaded_mtime or (uploaded_size is not None and st.st_size != uploaded_size):
+                return False
+        os.unlink(path)
         fd = os.open(self.directory, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:
             os.close(fd)
+        return True
 
 
 def archive_command(spool_dir: Path, spool_max_bytes: int) -> str:

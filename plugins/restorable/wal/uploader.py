@@ -85,7 +85,7 @@ def upload_wal_file(store: Store, layout: Layout, settings: UploadSettings, path
             metadata=wal_object_metadata(plain_sha256, len(data)),
         )
     except ObjectExists:
-        return _compare_with_archived(store, layout, settings, name, plain_sha256, len(data), started)
+        return _compare_with_archived(store, layout, settings, name, plain_sha256, len(data), started, mtime)
     stored = store.get_bytes(key, version_id=result.version_id)
     if len(stored) != len(encoded.body) or hashlib.sha256(stored).hexdigest() != encoded.stored_sha256:
         # Our own fresh version reads back wrong: remove it so a retry can write it again.
@@ -111,7 +111,14 @@ def upload_wal_file(store: Store, layout: Layout, settings: UploadSettings, path
 
 
 def _compare_with_archived(
-    store: Store, layout: Layout, settings: UploadSettings, name: str, sha: str, size: int, started: float
+    store: Store,
+    layout: Layout,
+    settings: UploadSettings,
+    name: str,
+    sha: str,
+    size: int,
+    started: float,
+    mtime: float,
 ) -> UploadOutcome:
     archived = archived_version(store, layout, settings.database_id, name)
     key = layout.wal_key(settings.database_id, name)
@@ -127,7 +134,9 @@ def _compare_with_archived(
                 f"{store.url(key)} is archived with the right sha256 but its stored bytes do not match S3's checksum",
                 hint="The object was damaged in the bucket; inspect it (the spool file is kept)",
             )
-        return UploadOutcome(name, ALREADY, key, size, sha, archived.stored_size, archived.version_id, seconds)
+        return UploadOutcome(
+            name, ALREADY, key, size, sha, archived.stored_size, archived.version_id, seconds, source_mtime=mtime
+        )
     return UploadOutcome(
         name, CONFLICT, key, size, sha, archived.stored_size, archived.version_id, seconds, archived.plain_sha256
     )

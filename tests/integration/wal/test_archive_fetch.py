@@ -166,6 +166,8 @@ def test_same_name_with_different_content_is_an_alarm_not_an_overwrite(chain, ar
     key = layout.wal_key(chain.database_id, name)
     before = store.list_versions(key)
     impostor = chain.spool_dir / name
+    # The object is in the bucket a moment before the archiver removes its spool file.
+    wait_for(lambda: not impostor.exists(), 10, f"{name} removed from the spool")
     impostor.write_bytes(b"not the archived segment" * 1000)
     alarm = wait_for(
         lambda: [a for a in read_state(chain).get("alarms", []) if a["kind"] == "conflict"], 15, "a conflict alarm"

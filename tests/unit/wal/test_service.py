@@ -111,3 +111,24 @@ def test_a_second_archiver_on_the_same_spool_is_refused(tmp_path):
     first._open_spool()
     with pytest.raises(RestorableError, match="already running"):
         _archiver(tmp_path, MemoryStore())._open_spool()
+
+
+def test_a_file_replaced_while_it_uploads_is_kept_and_then_found_in_conflict(tmp_path, pool):
+    store = MemoryStore()
+    archiver = _archiver(tmp_path, store, upload_concurrency=1)
+    archiver._open_spool()
+    name = "000000010000000000000007"
+    (tmp_path / name).write_bytes(b"a" * 1000)
+    put = store.put_bytes
+
+    def put_then_replace(key, body, **kwargs):
+        result = put(key, body, **kwargs)
+        (tmp_path / name).write_bytes(b"b" * 1001)  # replaced after it was read
+        return result
+
+    store.put_bytes = put_then_replace
+    _run_until(archiver, pool, lambda: archiver.counts["archived"] == 1 and not archiver._in_flight)
+    store.put_bytes = put
+    assert (tmp_path / name).read_bytes() == b"b" * 1001  # never uploaded: not removed
+    _run_until(archiver, pool, lambda: archiver.counts["conflict"] == 1)
+    assert read_wal_file(store, Layout("restorable"), IDENTITY, "shop", name) == b"a" * 1000
