@@ -31,6 +31,8 @@ from restorable.services import Services
 
 
 def _parser() -> argparse.ArgumentParser:
+    from restorable.commands.pitr import add_parsers as add_pitr_parsers
+    from restorable.commands.pitr import add_restore_options as add_pitr_restore_options
     from restorable.commands.wal import add_parsers as add_wal_parsers
 
     p = argparse.ArgumentParser(prog="restorable", description=__doc__.split("\n")[0])
@@ -59,13 +61,13 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("backup_id", nargs="?", default="latest")
     r.add_argument(
         "--target",
-        required=True,
         help="connection id (AIRFLOW_CONN_<ID>) of the target server (a URI only without a password)",
     )
-    r.add_argument("--database", dest="target_database", required=True, help="database to restore into")
+    r.add_argument("--database", dest="target_database", help="database to restore into")
     r.add_argument("--overwrite", action="store_true", help="replace the target database if it is not empty")
     r.add_argument("--jobs", type=int, help="parallel restore jobs (default from config)")
     r.add_argument("--identity-file", type=Path, help="age identity file (default: the identity connection)")
+    add_pitr_restore_options(r)
 
     d = sub.add_parser(
         "drill",
@@ -99,6 +101,7 @@ def _parser() -> argparse.ArgumentParser:
     au.add_argument("--fix", action="store_true", help="set the settings that can be set, then report")
 
     add_wal_parsers(sub)
+    add_pitr_parsers(sub)
 
     k = sub.add_parser("keygen", help="generate an age key pair (identity to a 0600 file, public key printed)")
     k.add_argument("output", type=Path, help="where to write the identity (must not exist)")
@@ -216,6 +219,15 @@ def cmd_restore(args: argparse.Namespace, services: Services) -> int:
     from restorable.commands.restore import restore_backup
     from restorable.commands.restore_target import target_connection
 
+    if args.target_dir is not None:
+        from restorable.commands.pitr import cmd_restore_to_point
+
+        return cmd_restore_to_point(args, services, _identity(args))
+    if not args.target or not args.target_database:
+        raise ConfigError(
+            "a logical restore needs --target and --database (a point-in-time restore needs --target-dir)",
+            hint="restorable restore DB [BACKUP_ID] --target CONN_ID --database NAME",
+        )
     target = target_connection(services, args.target)
     progress = Progress(f"restore {args.database}")
     report = restore_backup(
@@ -368,7 +380,14 @@ COMMANDS = {
     "wal-archiver": lambda args, services: _wal("cmd_wal_archiver", args, services),
     "wal-status": lambda args, services: _wal("cmd_wal_status", args, services),
     "verify-wal": lambda args, services: _wal("cmd_verify_wal", args, services),
+    "base-backup": lambda args, services: _pitr("cmd_base_backup", args, services),
 }
+
+
+def _pitr(name: str, args: argparse.Namespace, services: Services) -> int:
+    from restorable.commands import pitr
+
+    return getattr(pitr, name)(args, services)
 
 
 def _wal(name: str, args: argparse.Namespace, services: Services) -> int:

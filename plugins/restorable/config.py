@@ -123,6 +123,9 @@ class PhysicalConfig:
     #: Every moment of the last ``pitr_window`` stays recoverable: the lifecycle keeps the base
     #: backup before the window's start and all WAL from it on.
     pitr_window: timedelta = timedelta(days=7)
+    #: How long a base backup waits for the WAL it needs to reach the bucket before it gives up
+    #: (uncommitted): the archiver must be running.
+    wal_wait: timedelta = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -414,6 +417,7 @@ def _physical(data: Any, where: str, env: Mapping[str, str], engine: str, db_id:
     schedule = _schedule(f, "schedule", "0 1 * * *")
     replication_conn_id = f.text("replication_conn_id", conn_id)
     window = parse_duration(f.text("pitr_window", "7d"), where=f"{where}.pitr_window")
+    wal_wait = parse_duration(f.text("wal_wait", "10m"), where=f"{where}.wal_wait")
     w = _Fields(f.raw("wal", required=True), f"{where}.wal", env)
     mode = w.text("mode", "archive")
     if mode not in WAL_MODES:
@@ -443,7 +447,7 @@ def _physical(data: Any, where: str, env: Mapping[str, str], engine: str, db_id:
     )
     w.check_unknown()
     f.check_unknown()
-    return PhysicalConfig(enabled, schedule, replication_conn_id, wal, window)
+    return PhysicalConfig(enabled, schedule, replication_conn_id, wal, window, wal_wait)
 
 
 def _app_check(data: Any, where: str, env: Mapping[str, str]) -> AppCheck | None:

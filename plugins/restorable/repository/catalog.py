@@ -328,8 +328,11 @@ class Catalog:
         *,
         at_or_before: datetime | None = None,
         verified_only: bool = False,
+        kind: str = "logical",
     ) -> CatalogEntry:
-        """The newest intact backup at or before ``at_or_before`` (all time when None).
+        """The newest intact backup of ``kind`` at or before ``at_or_before`` (all time when None).
+
+        ``kind``: a logical restore or drill never picks a physical base backup, nor the reverse.
 
         Intact: its manifest reads and belongs to it, its stored objects are there, and its last
         verification did not fail. Each newer backup passed over is logged with the reason.
@@ -339,7 +342,11 @@ class Catalog:
             backup_log(__name__, database_id, broken.backup_id).warning("backup skipped", reason=broken.reason)
         # Newest by when the backup was taken, not by id: ids of runs of different DAG runs
         # share a timestamp prefix but end in a hash, which says nothing about order.
-        candidates = [e for e in scan.entries if at_or_before is None or e.created <= at_or_before]
+        candidates = [
+            e
+            for e in scan.entries
+            if (at_or_before is None or e.created <= at_or_before) and e.summary.get("kind", "logical") == kind
+        ]
         for entry in reversed(candidates):
             reason = self._unusable(entry)
             if reason is None and verified_only and not entry.verified:
@@ -348,9 +355,9 @@ class Catalog:
                 return entry
             backup_log(__name__, database_id, entry.backup_id).warning("backup skipped", reason=reason)
         when = f" at or before {iso(at_or_before)}" if at_or_before else ""
-        kind = "verified backup" if verified_only else "intact backup"
+        what = ("verified " if verified_only else "intact ") + ("base backup" if kind == "physical" else "backup")
         raise NotFound(
-            f"no {kind} of {database_id}{when} in the bucket",
+            f"no {what} of {database_id}{when} in the bucket",
             database=database_id,
             hint="Run the backup first (restorable backup DB, or the backup DAG); restorable list shows the others",
         )

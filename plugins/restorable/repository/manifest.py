@@ -26,9 +26,15 @@ from restorable.metadata import SnapshotMetadata
 FORMAT = "restorable.manifest/2"
 #: Format 1 as released, and as written for a while by mistake after the repository/ move.
 FORMAT_1 = ("restorable.manifest/1", "restorable.repository.manifest/1")
-KINDS = ("logical",)
+KINDS = ("logical", "physical")
 #: The role of the one object of a logical backup.
 DUMP = "dump"
+#: Roles of a physical base backup's objects: the data directory's tar (``pg_basebackup``'s
+#: ``base.tar``, its ``backup_manifest`` inside), one tar per other tablespace, and PostgreSQL's
+#: ``backup_manifest`` again as an object of its own (read without decrypting the whole base).
+BASE = "base"
+TABLESPACE = "tablespace"
+PG_MANIFEST = "backup_manifest"
 
 
 def utcnow() -> datetime:
@@ -102,6 +108,10 @@ class BackupManifest:
     #: The age-encrypted object holding ``metadata.sealed`` ({"key", "sha256", "bytes", "version_id"}), if any.
     sealed: dict[str, Any] | None = None
     kind: str = "logical"
+    #: A physical base backup's position: start/stop LSN, timeline, system identifier, label, tablespaces.
+    physical: dict[str, Any] | None = None
+    #: The WAL a physical base backup needs to be consistent: ``start_segment``, ``stop_segment``, ``timeline``.
+    wal: dict[str, Any] | None = None
     format: str = FORMAT
 
     @property
@@ -124,6 +134,11 @@ class BackupManifest:
     def dump(self) -> StoredObject:
         """The dump stream of a logical backup."""
         return self.object(DUMP)
+
+    @property
+    def primary(self) -> StoredObject:
+        """The object that stands for the backup in summaries: the dump, or a base backup's data tar."""
+        return self.object(BASE if self.kind == "physical" else DUMP)
 
     @property
     def plain_bytes(self) -> int:
@@ -198,13 +213,18 @@ class BackupManifest:
             "objects": len(self.objects),
             "plain_bytes": self.plain_bytes,
             "stored_bytes": self.stored_bytes,
-            "plain_sha256": self.dump.plain_sha256,
-            "stored_sha256": self.dump.stored_sha256,
+            "plain_sha256": self.primary.plain_sha256,
+            "stored_sha256": self.primary.stored_sha256,
             "tables": len(self.metadata.row_counts),
             "rows": sum(self.metadata.row_counts.values()),
             "seconds": round(seconds, 3),
             "mb_per_s": round(self.plain_bytes / seconds / 1e6, 1) if seconds else None,
-            "key": self.dump.key,
+            "key": self.primary.key,
+            **(
+                {"stop_lsn": self.physical.get("stop_lsn"), "timeline": self.physical.get("timeline")}
+                if self.physical
+                else {}
+            ),
         }
 
 

@@ -86,7 +86,7 @@ def test_several_objects_add_up_and_a_missing_role_is_a_clear_error():
     ("change", "message"),
     [
         ({"format": "restorable.manifest/9"}, "format 'restorable.manifest/9'"),
-        ({"format": FORMAT, "kind": "physical", "objects": []}, "kind 'physical'"),
+        ({"format": FORMAT, "kind": "incremental", "objects": []}, "kind 'incremental'"),
     ],
 )
 def test_formats_and_kinds_this_version_does_not_know_are_refused(change, message):

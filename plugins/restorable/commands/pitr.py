@@ -1,0 +1,107 @@
+"""The CLI of physical backups: ``base-backup``, and ``restore --target-dir`` to a point in time."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from restorable.exceptions import ConfigError
+from restorable.progress import human_bytes
+from restorable.services import Services
+
+
+def add_parsers(sub: Any) -> None:
+    bb = sub.add_parser(
+        "base-backup",
+        help="take a physical base backup (pg_basebackup) through the chain; commits once its WAL is archived",
+    )
+    bb.add_argument("database")
+    bb.add_argument("--no-verify", action="store_true", help="return once committed, without reading it back")
+    bb.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print the result as JSON")
+
+
+def add_restore_options(r: argparse.ArgumentParser) -> None:
+    """Point-in-time options of ``restore``: given ``--target-dir``, the restore is physical."""
+    g = r.add_argument_group("point-in-time recovery (a physical base backup plus archived WAL)")
+    g.add_argument("--target-dir", type=Path, help="new or empty directory to restore the cluster into")
+    g.add_argument("--time", help="recover to this moment (ISO 8601 with a UTC offset, e.g. 2026-12-03T14:05:00Z)")
+    g.add_argument("--lsn", help="recover to this WAL position (e.g. 0/3000148)")
+    g.add_argument("--xid", help="recover to this transaction id, inclusive")
+    g.add_argument("--name", help="recover to this restore point (pg_create_restore_point)")
+    g.add_argument("--immediate", action="store_true", help="recover only to the base backup's end")
+    g.add_argument("--base", help="the base backup to start from (default: the newest that ended before the target)")
+    g.add_argument("--timeline", help="timeline to follow (default: the base backup's; 'latest' only when asked)")
+    g.add_argument("--start", action="store_true", help="start the restored server and wait for the target")
+    g.add_argument("--port", type=int, help="port of the restored server (default: a free one)")
+    g.add_argument("--promote", action="store_true", help="with --start: end recovery at the target (else paused)")
+    g.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait for replay (default 3600)")
+    r.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print the result as JSON")
+
+
+def cmd_base_backup(args: argparse.Namespace, services: Services) -> int:
+    from restorable.cli import _emit
+    from restorable.commands.base_backup import run_base_backup
+    from restorable.commands.verify import verify_backup
+
+    manifest = run_base_backup(services, args.database)
+    s = manifest.summary()
+    if not args.no_verify:
+        verify_backup(services, args.database, manifest.backup_id)
+    s["verified"] = not args.no_verify
+    s["wal"] = manifest.wal
+    _emit(
+        args,
+        s,
+        f"base backup {s['backup_id']} of {s['database_id']} committed: {human_bytes(s['plain_bytes'])} tar, "
+        f"{human_bytes(s['stored_bytes'])} stored, {s['seconds']} s; LSN {manifest.physical['start_lsn']} to "
+        f"{manifest.physical['stop_lsn']} on timeline {manifest.physical['timeline']}; "
+        f"{'read back and matched' if not args.no_verify else 'not read back (--no-verify)'}",
+    )
+    return 0
+
+
+def cmd_restore_to_point(args: argparse.Namespace, services: Services, identity: str | None) -> int:
+    from restorable.cli import _emit
+    from restorable.physical.restore import PhysicalRestore, restore_to_point
+    from restorable.physical.targets import parse_target
+
+    if args.target or args.target_database or args.backup_id != "latest":
+        raise ConfigError(
+            "--target-dir restores a physical base backup: --target, --database and a backup id are for "
+            "logical restores",
+            hint="Use --base BACKUP_ID to choose the base backup",
+        )
+    if args.promote and not args.start:
+        raise ConfigError("--promote needs --start")
+    target = parse_target(time=args.time, lsn=args.lsn, xid=args.xid, name=args.name, immediate=args.immediate)
+    request = PhysicalRestore(
+        database_id=args.database,
+        target=target,
+        target_dir=args.target_dir.resolve(),
+        base_id=args.base,
+        timeline=args.timeline,
+        start=args.start,
+        port=args.port,
+        promote=args.promote,
+        timeout=args.timeout,
+    )
+    report = restore_to_point(services, request, identity=identity or services.identity())
+    recovery = report.get("recovery") or {}
+    lines = [
+        f"restored base backup {report['base_backup']} of {report['database_id']} into {report['target_dir']} "
+        f"({human_bytes(report['plain_bytes'])}, pg_verifybackup passed), target {target.describe()}",
+    ]
+    if recovery:
+        lines.append(
+            f"  recovered in {recovery['recovery_seconds']} s to LSN {recovery.get('replay_lsn')}, last commit "
+            f"{recovery.get('last_replayed_commit')}; {'promoted' if recovery.get('promoted') else 'paused'} "
+            f"on port {report['port']}"
+        )
+    else:
+        lines.append(
+            f"  not started: start it as the postgres user with the bucket's and the identity's AIRFLOW_CONN_* "
+            f"variables set, e.g. pg_ctl start -D {report['target_dir']} (port {report['port']})"
+        )
+    _emit(args, report, "\n".join(lines))
+    return 0

@@ -1,0 +1,1 @@
+"""Physical base backups and point-in-time restores (PostgreSQL): no Airflow here."""

@@ -1,0 +1,272 @@
+"""Physical base backups and point-in-time restores, exact against commit timestamps (issue 11).
+
+The module's own server archives into a spool with ``track_commit_timestamp = on``, so every row's
+commit time is known on the source. A writer commits rows throughout (one per transaction, with
+markers at known moments); a restore to a time T must hold exactly the rows committed at or before
+T, a restore to an LSN or a restore point exactly those before it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import threading
+import time
+import uuid
+from datetime import timedelta
+
+import psycopg
+import pytest
+
+from devstack.postgres import PostgresServer
+from devstack.wal import enable_archiving, make_wal_chain, read_state, stop_archiver, switch_segment, wait_for
+from restorable.repository.layout import Layout
+from restorable.repository.manifest import parse_iso
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def pitr_pg(tmp_path_factory):
+    from tests.conftest import _reap_if_killed
+
+    server = PostgresServer(tmp_path_factory.mktemp("pitrpg"), name="pg_pitr")
+    try:
+        server.start()
+        _reap_if_killed(server, server.base_dir, sig=signal.SIGQUIT)
+
+        def commit_timestamps() -> None:
+            with open(server.data_dir / "postgresql.conf", "a") as fh:
+                fh.write("track_commit_timestamp = on\n")
+
+        server.restart_with(commit_timestamps)
+        enable_archiving(server, server.base_dir / "spool", 1 << 30)
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory, pitr_pg, seaweed):
+    bucket = f"t-pitr-{uuid.uuid4().hex[:10]}"
+    seaweed.create_bucket(bucket, object_lock=True, versioning=True)
+    return make_wal_chain(
+        tmp_path_factory.mktemp("pitrchain"),
+        source=pitr_pg.connection("postgres"),
+        s3=seaweed.connection(),
+        bucket=bucket,
+        spool_dir=pitr_pg.base_dir / "spool",
+        spool_max=str(1 << 30),
+        spool_alarm="512MiB",
+    )
+
+
+@pytest.fixture(scope="module")
+def archiver(chain, tmp_path_factory):
+    log = tmp_path_factory.mktemp("pitrarchiver") / "archiver.log"
+    proc = chain.start_archiver(log)
+    wait_for(lambda: read_state(chain).get("running"), 20, "the archiver's first state file")
+    yield proc, log
+    stop_archiver(proc)
+
+
+class Writer:
+    """Commits one row per transaction into ``load`` until stopped (the load under which PITR must be exact)."""
+
+    def __init__(self, server: PostgresServer) -> None:
+        self.server = server
+        self.stop = threading.Event()
+        self.rows = 0
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        with self.server.connect("postgres") as pg:
+            pg.autocommit = True
+            while not self.stop.is_set():
+                pg.execute("INSERT INTO load (payload) VALUES (repeat('x', 200))")
+                self.rows += 1
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(10)
+
+
+def _committed(server: PostgresServer, table: str, at=None, lsn_ids=None) -> set[int]:
+    with server.connect("postgres") as pg:
+        if at is not None:
+            rows = pg.execute(f"SELECT id FROM {table} WHERE pg_xact_commit_timestamp(xmin) <= %s", (at,))
+        else:
+            rows = pg.execute(f"SELECT id FROM {table}")
+        return {r[0] for r in rows}
+
+
+def _restored(port: int, server: PostgresServer, table: str) -> set[int]:
+    with psycopg.connect(
+        host="127.0.0.1", port=port, user="postgres", password=server.password, dbname="postgres"
+    ) as pg:
+        return {r[0] for r in pg.execute(f"SELECT id FROM {table}")}
+
+
+def _restore_dir(server: PostgresServer, name: str):
+    """Under the server's base directory: the postgres user can enter it (pytest's tmp_path it cannot)."""
+    return server.base_dir / "restores" / name
+
+
+def _stop_restored(target_dir) -> None:
+    import subprocess
+
+    from devstack.postgres import postgres_bindir
+
+    subprocess.run(
+        ["runuser", "-u", "postgres", "--", str(postgres_bindir() / "pg_ctl"), "stop", "-D", str(target_dir)]
+        + ["-m", "immediate", "-w"],
+        capture_output=True,
+    )
+    shutil.rmtree(target_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def history(chain, archiver, pitr_pg):
+    """A base backup under load, then markers at known moments, all archived."""
+    with pitr_pg.connect("postgres") as pg:
+        pg.execute("CREATE TABLE load (id bigserial PRIMARY KEY, payload text)")
+        pg.execute("CREATE TABLE marks (id int PRIMARY KEY, lsn_after pg_lsn)")
+    with Writer(pitr_pg) as writer:
+        wait_for(lambda: writer.rows > 50, 10, "the writer under way")
+        done = chain.run_cli("base-backup", chain.database_id, "--json", timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        base = json.loads(done.stdout)
+        marks = {}
+        with pitr_pg.connect("postgres") as pg:
+            pg.autocommit = True
+            for i in range(1, 9):
+                time.sleep(0.3)
+                pg.execute("INSERT INTO marks (id) VALUES (%s)", (i,))
+                at, lsn = pg.execute(
+                    "SELECT pg_xact_commit_timestamp(xmin), pg_current_wal_insert_lsn()::text FROM marks WHERE id = %s",
+                    (i,),
+                ).fetchone()
+                marks[i] = {"at": at, "lsn": lsn}
+                if i == 5:
+                    pg.execute("SELECT pg_create_restore_point('after_mark_5')")
+        time.sleep(0.3)
+    time.sleep(1.5)  # a heartbeat after the last mark
+    last = switch_segment(pitr_pg)
+    store, layout = chain.services.store("backup"), Layout("restorable")
+    wait_for(lambda: store.exists(layout.wal_key(chain.database_id, last)), 60, f"{last} in the bucket")
+    return {"base": base, "marks": marks}
+
+
+def test_a_base_backup_under_load_commits_with_its_wal_range_and_postgres_own_manifest(chain, history):
+    base = history["base"]
+    assert base["kind"] == "physical" and base["verified"] is True
+    manifest = chain.services.catalog("restore").read_manifest(chain.database_id, base["backup_id"])
+    assert [o.role for o in manifest.objects] == ["base", "backup_manifest"]
+    assert manifest.physical["system_identifier"].isdigit() and manifest.physical["timeline"] == 1
+    assert manifest.wal["start_segment"] <= manifest.wal["stop_segment"]
+    store, layout = chain.services.store("backup"), Layout("restorable")
+    for name in (manifest.wal["start_segment"], manifest.wal["stop_segment"], manifest.physical["backup_label_file"]):
+        assert store.exists(layout.wal_key(chain.database_id, name)), name
+    verify = chain.run_cli("verify-wal", chain.database_id, "--json")
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert json.loads(verify.stdout)["gaps"] == []
+
+
+def test_restore_to_a_time_between_two_commits_holds_exactly_the_rows_committed_by_then(chain, history, pitr_pg):
+    marks = history["marks"]
+    # Midway between marks 3 and 4: the load's rows around it commit a few ms apart.
+    target = marks[3]["at"] + (marks[4]["at"] - marks[3]["at"]) / 2
+    target_dir = _restore_dir(pitr_pg, "at_time")
+    done = chain.run_cli(
+        "restore",
+        chain.database_id,
+        "--target-dir",
+        str(target_dir),
+        "--time",
+        target.isoformat(),
+        "--start",
+        "--json",
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    report = json.loads(done.stdout)
+    try:
+        assert report["pg_verifybackup"] == "passed"
+        assert report["settings"]["recovery_target_timeline"] == "1"
+        assert report["settings"]["archive_mode"] == "off"
+        assert report["recovery"]["paused"] is True
+        port = report["port"]
+        assert _restored(port, pitr_pg, "marks") == {1, 2, 3}
+        expected = _committed(pitr_pg, "load", at=target)
+        assert len(expected) > 50
+        assert _restored(port, pitr_pg, "load") == expected
+        assert parse_iso(report["recovery"]["last_replayed_commit"]) <= target
+    finally:
+        _stop_restored(target_dir)
+
+
+def test_restore_to_an_lsn_and_to_a_restore_point(chain, history, pitr_pg):
+    marks = history["marks"]
+    by_lsn = _restore_dir(pitr_pg, "at_lsn")
+    done = chain.run_cli(
+        "restore",
+        chain.database_id,
+        "--target-dir",
+        str(by_lsn),
+        "--lsn",
+        marks[6]["lsn"],
+        "--start",
+        "--json",
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    try:
+        assert _restored(json.loads(done.stdout)["port"], pitr_pg, "marks") == {1, 2, 3, 4, 5, 6}
+    finally:
+        _stop_restored(by_lsn)
+    by_name = _restore_dir(pitr_pg, "at_name")
+    done = chain.run_cli(
+        "restore",
+        chain.database_id,
+        "--target-dir",
+        str(by_name),
+        "--name",
+        "after_mark_5",
+        "--start",
+        "--json",
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    try:
+        assert _restored(json.loads(done.stdout)["port"], pitr_pg, "marks") == {1, 2, 3, 4, 5}
+    finally:
+        _stop_restored(by_name)
+
+
+def test_targets_no_restore_can_reach_are_refused_before_anything_is_written(chain, history, tmp_path):
+    manifest = chain.services.catalog("restore").read_manifest(chain.database_id, history["base"]["backup_id"])
+    before_base = parse_iso(manifest.physical["stop_time"]) - timedelta(seconds=5)
+    beyond = history["marks"][8]["at"] + timedelta(hours=1)
+    cases = {
+        "before the oldest base backup": (["--time", before_base.isoformat()], 7, "before the oldest base backup"),
+        "past the archive": (["--time", beyond.isoformat()], 7, "past the newest archived commit"),
+        "a time without a zone": (["--time", "2026-12-03T10:00:00"], 2, "no UTC offset"),
+        "two targets": (["--lsn", "0/1", "--name", "x"], 2, "one recovery target"),
+    }
+    for case, (args, code, text) in cases.items():
+        target_dir = tmp_path / case.replace(" ", "_")
+        done = chain.run_cli("restore", chain.database_id, "--target-dir", str(target_dir), *args)
+        assert done.returncode == code, (case, done.stderr[-2000:])
+        assert text in done.stderr and "Traceback" not in done.stderr, (case, done.stderr[-2000:])
+        assert not target_dir.exists(), case
+    occupied = tmp_path / "occupied"
+    occupied.mkdir()
+    (occupied / "keep.txt").write_text("mine")
+    done = chain.run_cli("restore", chain.database_id, "--target-dir", str(occupied), "--immediate")
+    assert done.returncode == 7 and "is not empty" in done.stderr
+    assert [p.name for p in occupied.iterdir()] == ["keep.txt"]
