@@ -387,6 +387,16 @@ def start_and_wait(
                 database=request.database_id,
             )
         time.sleep(0.3)
+    if request.target.kind != "end" and not state.get("paused"):
+        # Out of recovery without pausing at the target: no recovery.signal was read, or the WAL ended
+        # first. Either way these are not the rows asked for.
+        stop_server(request.target_dir, base)
+        raise IntegrityError(
+            f"the restored server left recovery without pausing at {request.target.describe()} "
+            f"(replayed to {state.get('replay_lsn')})",
+            database=request.database_id,
+            hint=f"Read {log_path}; do not use this copy",
+        )
     if request.promote and state.get("paused"):
         with _connect(port, login) as pg:
             pg.execute("SELECT pg_wal_replay_resume()")

@@ -23,6 +23,7 @@ from devstack.postgres import PostgresServer
 from devstack.wal import enable_archiving, make_wal_chain, read_state, stop_archiver, switch_segment, wait_for
 from restorable.repository.layout import Layout
 from restorable.repository.manifest import parse_iso
+from restorable.wal.objects import encode_wal_file, wal_object_metadata
 
 pytestmark = pytest.mark.integration
 
@@ -212,6 +213,18 @@ def test_restore_to_a_time_between_two_commits_holds_exactly_the_rows_committed_
 
 def test_restore_to_an_lsn_and_to_a_restore_point(chain, history, pitr_pg):
     marks = history["marks"]
+    # A drill elsewhere promoted a copy and its history file reached the bucket: a restore that
+    # followed timeline "latest" would go looking for timeline 2; this one stays on the backup's.
+    store, layout = chain.services.store("backup"), Layout("restorable")
+    history_file = "00000002.history"
+    encoded = encode_wal_file(
+        b"1\t0/3000000\tno recovery target specified\n", recipients=chain.services.config.encryption.recipients
+    )
+    store.put_bytes(
+        layout.wal_key(chain.database_id, history_file),
+        encoded.body,
+        metadata=wal_object_metadata(encoded.plain_sha256, encoded.plain_size),
+    )
     by_lsn = _restore_dir(pitr_pg, "at_lsn")
     done = chain.run_cli(
         "restore",
@@ -225,8 +238,11 @@ def test_restore_to_an_lsn_and_to_a_restore_point(chain, history, pitr_pg):
         timeout=300,
     )
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    store.delete_all_versions(layout.wal_key(chain.database_id, history_file))
     try:
-        assert _restored(json.loads(done.stdout)["port"], pitr_pg, "marks") == {1, 2, 3, 4, 5, 6}
+        report = json.loads(done.stdout)
+        assert report["settings"]["recovery_target_timeline"] == "1"
+        assert _restored(report["port"], pitr_pg, "marks") == {1, 2, 3, 4, 5, 6}
     finally:
         _stop_restored(by_lsn)
     by_name = _restore_dir(pitr_pg, "at_name")
@@ -270,3 +286,36 @@ def test_targets_no_restore_can_reach_are_refused_before_anything_is_written(cha
     done = chain.run_cli("restore", chain.database_id, "--target-dir", str(occupied), "--immediate")
     assert done.returncode == 7 and "is not empty" in done.stderr
     assert [p.name for p in occupied.iterdir()] == ["keep.txt"]
+
+
+def test_a_segment_deleted_from_the_bucket_is_named_by_verify_wal_and_refuses_a_restore_across_it(
+    chain, history, pitr_pg
+):
+    """Last in the module: it hides a segment (a delete marker), then brings it back."""
+    store, layout = chain.services.store("backup"), Layout("restorable")
+    manifest = chain.services.catalog("restore").read_manifest(chain.database_id, history["base"]["backup_id"])
+    stop = manifest.wal["stop_segment"]
+    after = f"{stop[:16]}{int(stop[16:], 16) + 1:08X}"
+    key = layout.wal_key(chain.database_id, after)
+    later = [switch_segment(pitr_pg) for _ in range(2)]  # so that `after` sits inside the archive
+    wait_for(lambda: all(store.exists(layout.wal_key(chain.database_id, n)) for n in later), 60, f"{later} archived")
+    assert store.exists(key), after
+    marker = store.delete_object(key)
+    try:
+        verify = chain.run_cli("verify-wal", chain.database_id, "--json")
+        assert verify.returncode == 6, verify.stdout + verify.stderr
+        assert after in verify.stdout
+        target_dir = _restore_dir(pitr_pg, "across_the_gap")
+        done = chain.run_cli(
+            "restore",
+            chain.database_id,
+            "--target-dir",
+            str(target_dir),
+            "--time",
+            history["marks"][8]["at"].isoformat(),
+        )
+        assert done.returncode == 7, done.stderr[-2000:]
+        assert f"segment {after} is missing" in done.stderr
+        assert not target_dir.exists()
+    finally:
+        store.delete_object(key, marker.get("VersionId"))
