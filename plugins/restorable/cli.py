@@ -53,7 +53,12 @@ def _parser() -> argparse.ArgumentParser:
     v = sub.add_parser("verify", help="re-read a stored backup and check it against its manifest")
     v.add_argument("database")
     v.add_argument("backup_id", nargs="?", default="latest")
-    v.add_argument("--deep", action="store_true", help="also decrypt, decompress and parse the dump")
+    v.add_argument(
+        "--deep",
+        action="store_true",
+        help="also decrypt, decompress and parse the dump (a base backup: extract it and run pg_verifybackup)",
+    )
+    v.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print the result as JSON")
     v.add_argument("--identity-file", type=Path, help="age identity file (default: the identity connection)")
 
     r = sub.add_parser("restore", help="restore a backup into a target database, then compare it")
@@ -210,7 +215,8 @@ def cmd_verify(args: argparse.Namespace, services: Services) -> int:
         args,
         result,
         f"backup {result['backup_id']} of {args.database}: {result['kind']} verification "
-        f"passed (sha256 {result['found_stored_sha256']})",
+        f"passed ({len(result['objects'])} object(s); sha256 "
+        f"{result.get('found_stored_sha256') or result['objects'][0].get('found_stored_sha256')})",
     )
     return 0
 

@@ -9,6 +9,7 @@ result, pass or fail, is recorded beside the backup as an append-only verificati
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -104,6 +105,25 @@ def _deep_read_dump(
     return digests.stored_sha256, digests.stored_bytes
 
 
+def _deep_extract_base(services: Services, manifest: BackupManifest, identity: str) -> dict[str, Any]:
+    """Extract a base backup into a private scratch directory, run ``pg_verifybackup``, remove it."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from restorable.physical.restore import extract_base, prepare_directory, verify_extracted
+
+    scratch = Path(tempfile.mkdtemp(prefix="restorable-verify-"))
+    try:
+        os.chmod(scratch, 0o711)  # the postgres user runs pg_verifybackup inside
+        directory = scratch / "pgdata"
+        prepare_directory(directory)
+        figures = extract_base(services, manifest, directory, identity)
+        return {**figures, **verify_extracted(manifest, directory)}
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 def verify_backup(
     services: Services,
     database_id: str,
@@ -124,6 +144,9 @@ def verify_backup(
     record: dict[str, Any] = {"kind_of_backup": manifest.kind, "objects": []}
     problems: list[str] = []
     try:
+        if deep and manifest.kind == "physical":
+            # Deep, for a base backup: extract it and let pg_verifybackup check every file.
+            record["extracted"] = _deep_extract_base(services, manifest, identity or services.identity())
         for obj in manifest.objects:
             read_plain = deep and obj.role == DUMP
             tampered = _version_problems(catalog.store, obj.key, obj.version_id)

@@ -230,6 +230,7 @@ def extract_base(
         stop_process(tar)
     if returncode != 0:
         raise ToolError(f"tar could not extract the base backup: {tail.text()[-500:]}", database=base.database_id)
+    _chown_to_postgres(target_dir)  # the server (and pg_verifybackup) run as postgres
     for what, found, expected in (
         ("stored object", digests.stored_sha256, obj.stored_sha256),
         ("plain tar", digests.plain_sha256, obj.plain_sha256),
@@ -499,7 +500,6 @@ def restore_to_point(
     finished = False
     try:
         report.update(extract_base(services, base, request.target_dir, identity, on_progress))
-        _chown_to_postgres(request.target_dir)
         report.update(verify_extracted(base, request.target_dir))
         config_copy = request.target_dir / RECOVERY_CONFIG
         settings = recovery_settings(request, base, port, restore_command(config_copy, db))
@@ -510,12 +510,56 @@ def restore_to_point(
         if request.start:
             login = services.resolve(services.config.database(db).conn_id)
             report["recovery"] = start_and_wait(request, base, port, env, login)
+            if request.target.kind == "immediate":
+                report["comparison"] = compare_with_manifest(base, login, port)
         finished = True
     finally:
         if not finished:
             _remove_extracted(request.target_dir, created)
     blog.info("physical restore done", target_dir=str(request.target_dir), started=request.start)
     return report
+
+
+def compare_with_manifest(base: BackupManifest, login: ConnectionInfo, port: int) -> dict[str, Any]:
+    """At the base backup's own end: the row counts and schema its manifest recorded (counted just
+    after the backup stopped: exact on a quiet database, writes meanwhile show as differences)."""
+    from restorable.engines.compare import compare_descriptions
+    from restorable.engines.postgres.engine import PostgresEngine
+
+    restored = ConnectionInfo(
+        login.conn_id,
+        "postgres",
+        host="127.0.0.1",
+        port=port,
+        login=login.login,
+        password=login.password,
+        schema=base.source.get("database") or login.schema,
+    )
+    started = time.monotonic()
+    expected, found = _without_heartbeats(base.metadata), _without_heartbeats(PostgresEngine().describe(restored))
+    differences = compare_descriptions(expected, found)
+    return {
+        "ok": not differences,
+        "differences": differences,
+        "tables": len(base.metadata.row_counts),
+        "rows": sum(base.metadata.row_counts.values()),
+        "compare_seconds": round(time.monotonic() - started, 3),
+    }
+
+
+def _without_heartbeats(description: Any) -> Any:
+    """The archiver's heartbeat table commits every few seconds, also while a base backup is counted:
+    its row count and sequence are left out of the comparison (its schema stays in)."""
+    from dataclasses import replace
+
+    from restorable.wal.heartbeat import SCHEMA, TABLE
+
+    table, sequence = f"{SCHEMA}.{TABLE}", f"{SCHEMA}.{TABLE}_id_seq"
+    schema = dict(description.schema)
+    if isinstance(schema.get("sequences"), dict):
+        schema["sequences"] = {k: v for k, v in schema["sequences"].items() if k != sequence}
+    counts = {k: v for k, v in description.row_counts.items() if k != table}
+    return replace(description, row_counts=counts, schema=schema)
 
 
 def _remove_extracted(target_dir: Path, created: bool) -> None:

@@ -42,6 +42,8 @@ def run_prefetcher(
     with ThreadPoolExecutor(workers) as pool:
         while True:
             now = time.monotonic()
+            if not cache_dir.is_dir():
+                break  # the restored directory was removed: nobody will ask for more
             wanted = read_wanted(cache_dir)
             if wanted != last_wanted:
                 last_wanted, moved_at = wanted, now

@@ -14,7 +14,7 @@ import signal
 import threading
 import time
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
@@ -319,3 +319,53 @@ def test_a_segment_deleted_from_the_bucket_is_named_by_verify_wal_and_refuses_a_
         assert not target_dir.exists()
     finally:
         store.delete_object(key, marker.get("VersionId"))
+
+
+def test_a_quiet_base_backup_restored_to_its_end_matches_its_manifest_and_an_idle_moment_is_reachable(
+    chain, history, pitr_pg
+):
+    """After the others: this base backup is the newest. No writer runs: the counts are exact, and
+    only the archiver's heartbeats commit after the chosen moment."""
+    done = chain.run_cli("base-backup", chain.database_id, "--json", timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    base_id = json.loads(done.stdout)["backup_id"]
+    deep = chain.run_cli("verify", chain.database_id, base_id, "--deep", "--json", timeout=300)
+    assert deep.returncode == 0, deep.stdout + deep.stderr[-2000:]
+    assert json.loads(deep.stdout)["extracted"]["pg_verifybackup"] == "passed"
+
+    at_end = _restore_dir(pitr_pg, "at_base_end")
+    done = chain.run_cli(
+        "restore", chain.database_id, "--target-dir", str(at_end), "--immediate", "--start", "--json", timeout=300
+    )
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    try:
+        comparison = json.loads(done.stdout)["comparison"]
+        assert comparison["ok"], comparison["differences"]
+        assert comparison["tables"] >= 2 and comparison["rows"] > 50
+    finally:
+        _stop_restored(at_end)
+
+    idle_moment = datetime.now(UTC)
+    time.sleep(3)  # nothing but heartbeats commits now
+    last = switch_segment(pitr_pg)
+    store, layout = chain.services.store("backup"), Layout("restorable")
+    wait_for(lambda: store.exists(layout.wal_key(chain.database_id, last)), 60, f"{last} in the bucket")
+    idle = _restore_dir(pitr_pg, "idle_moment")
+    done = chain.run_cli(
+        "restore",
+        chain.database_id,
+        "--target-dir",
+        str(idle),
+        "--time",
+        idle_moment.isoformat(),
+        "--start",
+        "--json",
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    try:
+        report = json.loads(done.stdout)
+        assert report["base_backup"] == base_id and report["recovery"]["paused"] is True
+        assert _restored(report["port"], pitr_pg, "marks") == set(range(1, 9))
+    finally:
+        _stop_restored(idle)
