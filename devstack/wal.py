@@ -24,11 +24,28 @@ from restorable.stream.keys import generate_identity
 from restorable.wal.spool import ARCHIVE_SCRIPT
 
 
+def reach_for_postgres(*paths: Path) -> None:
+    """Let the ``postgres`` user reach ``paths`` (the archive script, this checkout, the venv): add the
+    search bit to every ancestor directory that lacks it. A checkout under a 0700 directory (a
+    ``mktemp -d`` clone) is otherwise out of reach of the archive_command and restore_command, which
+    then fail on every segment while the server waits for them."""
+    if os.geteuid() != 0:
+        return
+    for path in paths:
+        for directory in [*reversed(Path(path).resolve().parents), Path(path).resolve()]:
+            if not directory.is_dir():
+                continue
+            mode = directory.stat().st_mode
+            if not mode & 0o001:
+                os.chmod(directory, mode | 0o001)
+
+
 def enable_archiving(
     server: PostgresServer, spool_dir: Path, spool_max_bytes: int, *, archive_timeout: int = 0
 ) -> None:
     """Create ``spool_dir`` (owned by postgres) and restart ``server`` with ``spool-archive.sh`` as its
     archive_command (archive_mode needs a restart)."""
+    reach_for_postgres(ARCHIVE_SCRIPT.parent)
     spool_dir.mkdir(mode=0o750, exist_ok=True)
     if os.geteuid() == 0:
         user = pwd.getpwnam("postgres")
@@ -182,6 +199,7 @@ def python_for_postgres() -> tuple[str, dict[str, str]]:
 
     plugins = str(Path(restorable.__file__).resolve().parents[1])
     paths = [plugins, sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
+    reach_for_postgres(*paths)
     env = {"PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}
     if os.geteuid() != 0:
         return sys.executable, env

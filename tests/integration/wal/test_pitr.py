@@ -20,7 +20,15 @@ import psycopg
 import pytest
 
 from devstack.postgres import PostgresServer
-from devstack.wal import enable_archiving, make_wal_chain, read_state, stop_archiver, switch_segment, wait_for
+from devstack.wal import (
+    enable_archiving,
+    make_wal_chain,
+    python_for_postgres,
+    read_state,
+    stop_archiver,
+    switch_segment,
+    wait_for,
+)
 from restorable.repository.layout import Layout
 from restorable.repository.manifest import parse_iso
 from restorable.wal.objects import encode_wal_file, wal_object_metadata
@@ -43,6 +51,7 @@ def pitr_pg(tmp_path_factory):
 
         server.restart_with(commit_timestamps)
         enable_archiving(server, server.base_dir / "spool", 1 << 30)
+        python_for_postgres()  # the restored servers' restore_command runs this checkout as postgres
         yield server
     finally:
         server.stop()
