@@ -7,6 +7,7 @@ Both run with the lifecycle manager's credentials, the only ones that may delete
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -25,7 +26,10 @@ def run_lifecycle(services: Services, now: datetime, *, dry_run: bool) -> Lifecy
     config = services.config
     settings = dict(config.lifecycle or {})
     policies = {
-        db.id: policy_from_config(db.retention, where=f"{config.path}: databases[{db.id}].retention")
+        db.id: replace(
+            policy_from_config(db.retention, where=f"{config.path}: databases[{db.id}].retention"),
+            pitr_window=db.physical.pitr_window if db.physical is not None else None,
+        )
         for db in config.databases.values()
         if db.retention is not None
     }

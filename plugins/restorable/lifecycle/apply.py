@@ -190,7 +190,10 @@ def _summarise(
         head_until, legal_hold = _lock_state(store.head(manifest_key, checksum=False))
         if head_until is not None and (retain_until is None or head_until > retain_until):
             retain_until = head_until
+    wal = manifest.get("wal") if isinstance(manifest.get("wal"), Mapping) else {}
     return BackupSummary(
+        kind=str(manifest.get("kind") or "logical"),
+        wal_start=wal.get("start_segment") if manifest.get("kind") == "physical" else None,
         backup_id=backup_id,
         database=database,
         created_at=created,
@@ -231,6 +234,8 @@ class LifecycleReport:
     retained_by_lock: list[Outcome] = field(default_factory=list)
     orphans_removed: list[Outcome] = field(default_factory=list)
     uploads_aborted: list[Outcome] = field(default_factory=list)
+    #: Archived WAL no kept base backup needs, one outcome per database.
+    wal_deleted: list[Outcome] = field(default_factory=list)
     errors: list[Outcome] = field(default_factory=list)
 
     @property
@@ -247,13 +252,14 @@ class LifecycleReport:
                 "retained_by_lock",
                 "orphans_removed",
                 "uploads_aborted",
+                "wal_deleted",
                 "errors",
             )
         }
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"now": _iso(self.now), "dry_run": self.dry_run, "counts": self.counts()}
-        out["bytes_deleted"] = sum(o.bytes for o in self.deleted) + sum(o.bytes for o in self.orphans_removed)
+        out["bytes_deleted"] = sum(o.bytes for o in [*self.deleted, *self.orphans_removed, *self.wal_deleted])
         for name in self.counts():
             out[name] = [o.to_dict() for o in getattr(self, name)]
         return out
@@ -301,10 +307,14 @@ def enforce(
                     _outcome(backup, "kept: no retention policy is configured for this database", catalog_listing)
                 )
             continue
-        for decision in plan(backups, policy, now):
+        decisions = plan(backups, policy, now)
+        for decision in decisions:
             _apply_decision(
                 store, by_id[decision.backup_id], decision, report, catalog_listing, dry_run, purge_versions
             )
+        from restorable.lifecycle.wal_apply import prune_wal
+
+        prune_wal(store, layout, database, decisions, by_id, catalog_listing, report, dry_run, purge_versions)
     if clean_orphans:
         _clean_orphans(store, catalog_listing, now, orphan_min_age, report, dry_run, purge_versions)
     log.info(

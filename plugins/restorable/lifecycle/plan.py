@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -55,6 +55,10 @@ class BackupSummary:
     complete: bool = True
     #: Key prefix of the backup's objects (``<prefix>/<db>/<backup_id>/``), when known.
     key_prefix: str | None = field(default=None, compare=False)
+    #: ``logical`` (a dump) or ``physical`` (a base backup): each kind is planned on its own.
+    kind: str = "logical"
+    #: A base backup's first WAL segment: the archive from it on is what the backup needs.
+    wal_start: str | None = None
 
     def __post_init__(self) -> None:
         if self.created_at.tzinfo is None:
@@ -167,6 +171,18 @@ def _guard_reasons(backups: list[BackupSummary], policy: RetentionPolicy, now: d
     else:
         for backup in complete:
             reasons[backup.backup_id].append("not verified yet, and no backup of this database is verified")
+    if policy.pitr_window is not None:
+        # Every moment of the window must stay reachable: the base backups that ended inside it,
+        # and the newest one before its start (replay from it reaches the window's first moment).
+        start = now - policy.pitr_window
+        window = format_duration(policy.pitr_window)
+        physical = [b for b in complete if b.kind == "physical"]
+        for backup in physical:
+            if backup.created_at >= start:
+                reasons[backup.backup_id].append(f"base backup inside the pitr_window {window}")
+        before = [b for b in physical if b.created_at < start]
+        if before:
+            reasons[before[0].backup_id].append(f"base backup the pitr_window {window} starts from")
     for backup in backups:
         if not backup.complete:
             reasons[backup.backup_id].append("incomplete (data or manifest missing): never deleted automatically")
@@ -262,12 +278,15 @@ def plan(backups: Iterable[BackupSummary], policy: RetentionPolicy, now: datetim
     """One decision per backup, ordered by database then newest first. Pure and deterministic."""
     if now.tzinfo is None:
         raise ValueError("plan(): now must be timezone-aware")
-    by_database: dict[str, list[BackupSummary]] = defaultdict(list)
+    by_database: dict[tuple[str, str], list[BackupSummary]] = defaultdict(list)
     for backup in backups:
-        by_database[backup.database].append(backup)
+        # Dumps and base backups are planned apart: keep_last 7 keeps 7 of each, and the newest
+        # verified dump does not stand in for the newest verified base backup.
+        by_database[(backup.database, backup.kind)].append(backup)
     decisions: list[Decision] = []
-    for database in sorted(by_database):
-        decisions.extend(_plan_database(_newest_first(by_database[database]), policy, now))
+    for database, kind in sorted(by_database):
+        group_policy = policy if kind == "physical" else replace(policy, pitr_window=None)
+        decisions.extend(_plan_database(_newest_first(by_database[(database, kind)]), group_policy, now))
     return decisions
 
 

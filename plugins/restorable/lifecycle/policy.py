@@ -140,6 +140,8 @@ class RetentionPolicy:
     object_lock: ObjectLockPolicy | None = None
     #: Where the policy came from, for messages ("include/restorable.yaml: databases[shop].retention").
     source: str = field(default="retention", compare=False)
+    #: ``physical.pitr_window``: base backups (and their WAL) that keep every moment of it reachable.
+    pitr_window: timedelta | None = None
 
     @property
     def has_keep_rule(self) -> bool:

@@ -79,7 +79,8 @@ def archived_names(store: Store, layout: Layout, database_id: str) -> list[str]:
     return names
 
 
-def _segment_size(store: Store, layout: Layout, database_id: str, segments: list[str]) -> int:
+def segment_size_of(store: Store, layout: Layout, database_id: str, segments: list[str]) -> int:
+    """The archive's segment size, from the metadata of its first segments (16 MiB if none says)."""
     for name in segments[:3]:
         head = store.head(layout.wal_key(database_id, name), checksum=False)
         size = (head or {}).get("Metadata", {}).get(META_SIZE)
@@ -121,7 +122,7 @@ def check_continuity(
     names = archived_names(store, layout, database_id)
     segments = sorted(n for n in names if kind_of(n) == "segment")
     partials = {n.removesuffix(".partial") for n in names if kind_of(n) == "partial"}
-    size = _segment_size(store, layout, database_id, segments)
+    size = segment_size_of(store, layout, database_id, segments)
     backups = physical_backup_starts(store, layout, database_id)
     start, source = _choose_start(start, backups, segments, size)
     report = ContinuityReport(database_id, size, start, source)
