@@ -14,6 +14,7 @@ import signal
 import threading
 import time
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -378,3 +379,41 @@ def test_a_quiet_base_backup_restored_to_its_end_matches_its_manifest_and_an_idl
         assert _restored(report["port"], pitr_pg, "marks") == set(range(1, 9))
     finally:
         _stop_restored(idle)
+
+
+def test_a_transient_fetch_error_stops_recovery_loudly_instead_of_ending_it_early(chain, history, pitr_pg):
+    """The bucket unreachable while the copy replays: wal-fetch exits 126, PostgreSQL stops with FATAL
+    and never comes up promoted at some early point (an exit 1 would have ended recovery there)."""
+    import os
+    import subprocess
+
+    from devstack.chain import connection_uri
+    from devstack.ports import free_port
+    from devstack.postgres import postgres_bindir
+
+    target_dir = _restore_dir(pitr_pg, "unreachable_bucket")
+    marks = history["marks"]
+    done = chain.run_cli(
+        "restore", chain.database_id, "--target-dir", str(target_dir), "--time", marks[7]["at"].isoformat(), "--json"
+    )
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    report = json.loads(done.stdout)
+    assert "recovery" not in report  # extracted and configured, not started
+    s3 = chain.services.resolve("restorable_s3")
+    dead = replace(s3, extra={**s3.extra, "endpoint_url": f"http://127.0.0.1:{free_port()}"})
+    env = {**os.environ, **chain.env, "AIRFLOW_CONN_RESTORABLE_S3": connection_uri(dead)}
+    log = target_dir / "restorable-recovery.log"
+    try:
+        subprocess.run(
+            ["runuser", "-u", "postgres", "--", str(postgres_bindir() / "pg_ctl"), "start", "-D", str(target_dir)]
+            + ["-l", str(log), "-w", "-t", "60"],
+            env=env,
+            capture_output=True,
+            timeout=120,
+        )
+        text = wait_for(lambda: "FATAL" in log.read_text() and log.read_text(), 60, "recovery to stop")
+        assert "restore_command" in text or "could not restore file" in text, text[-2000:]
+        assert "database system is ready to accept connections" not in text, text[-2000:]
+        assert "selected new timeline ID" not in text, text[-2000:]
+    finally:
+        _stop_restored(target_dir)
