@@ -18,3 +18,16 @@ def pg_cli_chain(tmp_path, pg_sample, pg_target_server, seaweed, bucket):
         bucket=bucket,
         target=pg_target_server.connection("postgres"),
     )
+
+
+@pytest.fixture
+def mariadb_cli_chain(tmp_path, mariadb_sample, mariadb_target_server, seaweed, bucket):
+    """The sample MariaDB database, a drill/restore server and a bucket, configured for the CLI."""
+    return make_chain(
+        tmp_path,
+        source=mariadb_sample,
+        engine="mysql",
+        s3=seaweed.connection(),
+        bucket=bucket,
+        target=mariadb_target_server.connection("mysql"),
+    )

@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 
 READ_SIZE = 1 << 20
 _STDERR_TAIL = 2000
+#: Seconds a failed (or interrupted) decode waits for its feeder thread before leaving it.
+FEEDER_GRACE_SECONDS = 1.0
 
 _WRONG_KEY_HINT = (
     "Use the secret key (AGE-SECRET-KEY-1...) whose public key was listed in encryption.recipients "
@@ -162,6 +164,7 @@ def _decode_with_age_cli(age: str, identity: str, stored: HashingReader, out: Ha
         errpump = threading.Thread(target=drain_stderr, name="age-stderr", daemon=True)
         feeder.start()
         errpump.start()
+        failed = False
         try:
             decompressor = _FrameDecompressor(out)
             started = False
@@ -175,12 +178,18 @@ def _decode_with_age_cli(age: str, identity: str, stored: HashingReader, out: Ha
             if started and proc.wait() == 0:
                 decompressor.finish()
         except BaseException:
+            failed = True
             proc.kill()
             raise
         finally:
             proc.stdout.close()
             returncode = proc.wait()
-            feeder.join()
+            # After a failure (a SIGTERM above all) the feeder may sit in a read of the stored
+            # object that nothing here can cut short: a stalled S3 response holds it for the
+            # client's read_timeout (60 s), far past the 5 s Airflow leaves before its SIGKILL.
+            # Leave it then: a daemon thread, it ends at its next read or write (age is gone)
+            # and cannot outlive the process.
+            feeder.join(FEEDER_GRACE_SECONDS if failed else None)
             errpump.join()
         if feed_error:
             raise feed_error[0]

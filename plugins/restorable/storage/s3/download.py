@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import socket
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,9 @@ class _ResumableBody(io.RawIOBase):
         self._etag: str | None = None
         self._body: Any = None
         self._pos = 0
+        #: A read of the body is under way (in some thread); ``close`` has begun.
+        self._reading = False
+        self._closing = False
         self.size: int | None = None
 
     def _open(self, start: int) -> None:
@@ -59,6 +63,13 @@ class _ResumableBody(io.RawIOBase):
             while chunk := self.read(8 * MiB):
                 chunks.append(chunk)
             return b"".join(chunks)
+        self._reading = True
+        try:
+            return self._read(size)
+        finally:
+            self._reading = False
+
+    def _read(self, size: int) -> bytes:
         attempt = 0
         while True:
             try:
@@ -67,7 +78,7 @@ class _ResumableBody(io.RawIOBase):
                 return data
             except Exception as exc:
                 attempt += 1
-                if not is_transient(exc) or attempt >= self._store.max_attempts:
+                if self._closing or not is_transient(exc) or attempt >= self._store.max_attempts:
                     raise self._store._translate(exc, "GetObject (reading body)", self._key, attempts=attempt) from exc
                 log.warning(
                     "s3 read interrupted, resuming bucket=%s key=%s offset=%d attempt=%d error=%s",
@@ -88,10 +99,24 @@ class _ResumableBody(io.RawIOBase):
         return len(data)
 
     def close(self) -> None:
+        self._closing = True
         if self._body is not None:
+            if self._reading:
+                _shut_down_socket(self._body)
             with contextlib.suppress(Exception):
                 self._body.close()
         super().close()
+
+
+def _shut_down_socket(body: Any) -> None:
+    """End a read of ``body`` blocked in another thread (a decode's feeder after a SIGTERM).
+
+    Closing the body waits for that read, which holds the buffered reader's lock, and a stalled
+    response keeps it for the client's read_timeout (60 s): far past the 5 s Airflow leaves
+    between its SIGTERM and its SIGKILL. Shutting the socket down makes the read return now.
+    """
+    with contextlib.suppress(Exception):
+        body._raw_stream.connection.sock.shutdown(socket.SHUT_RDWR)
 
 
 def open_resumable(store: S3Store, key: str, version_id: str | None) -> io.RawIOBase:
