@@ -387,6 +387,7 @@ COMMANDS = {
     "wal-status": lambda args, services: _wal("cmd_wal_status", args, services),
     "verify-wal": lambda args, services: _wal("cmd_verify_wal", args, services),
     "base-backup": lambda args, services: _pitr("cmd_base_backup", args, services),
+    "pitr-drill": lambda args, services: _pitr("cmd_pitr_drill", args, services),
 }
 
 

@@ -417,3 +417,24 @@ def test_a_transient_fetch_error_stops_recovery_loudly_instead_of_ending_it_earl
         assert "selected new timeline ID" not in text, text[-2000:]
     finally:
         _stop_restored(target_dir)
+
+
+def test_the_pitr_drill_proves_the_heartbeats_up_to_its_moment_and_records_evidence(chain, history, pitr_pg):
+    """Under load, after the other tests: the newest base backup, beats after it archived."""
+    with Writer(pitr_pg):
+        time.sleep(4)  # a few heartbeats (every second here) after the newest base backup
+    last = switch_segment(pitr_pg)
+    store, layout = chain.services.store("backup"), Layout("restorable")
+    wait_for(lambda: store.exists(layout.wal_key(chain.database_id, last)), 60, f"{last} in the bucket")
+    work = _restore_dir(pitr_pg, "drills")
+    work.mkdir(parents=True, exist_ok=True)
+    done = chain.run_cli("pitr-drill", chain.database_id, "--work-dir", str(work), "--json", timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    result = json.loads(done.stdout)
+    assert result["ok"] and result["problems"] == []
+    assert result["heartbeats_checked"] > 0 and result["heartbeat_after"]["id"] == result["heartbeat_before"]["id"] + 1
+    assert parse_iso(result["last_replayed_commit"]) <= parse_iso(result["target"])
+    assert result["rto_seconds"] > 0 and result["wal_files_replayed"] >= 1
+    evidence = store.get_json(result["evidence_key"])
+    assert evidence["ok"] is True and evidence["target"] == result["target"]
+    assert list(work.iterdir()) == []  # the throwaway copy is gone
