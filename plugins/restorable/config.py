@@ -126,6 +126,8 @@ class PhysicalConfig:
     #: How long a base backup waits for the WAL it needs to reach the bucket before it gives up
     #: (uncommitted): the archiver must be running.
     wal_wait: timedelta = timedelta(minutes=10)
+    #: Where a cluster with tablespaces is staged (pg_basebackup cannot stream those); default $TMPDIR.
+    staging_dir: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -418,6 +420,9 @@ def _physical(data: Any, where: str, env: Mapping[str, str], engine: str, db_id:
     replication_conn_id = f.text("replication_conn_id", conn_id)
     window = parse_duration(f.text("pitr_window", "7d"), where=f"{where}.pitr_window")
     wal_wait = parse_duration(f.text("wal_wait", "10m"), where=f"{where}.wal_wait")
+    staging = f.text("staging_dir", None)
+    if staging is not None and not os.path.isabs(staging):
+        raise ConfigError(f"{where}.staging_dir: {staging!r} is not an absolute path")
     w = _Fields(f.raw("wal", required=True), f"{where}.wal", env)
     mode = w.text("mode", "archive")
     if mode not in WAL_MODES:
@@ -447,7 +452,9 @@ def _physical(data: Any, where: str, env: Mapping[str, str], engine: str, db_id:
     )
     w.check_unknown()
     f.check_unknown()
-    return PhysicalConfig(enabled, schedule, replication_conn_id, wal, window, wal_wait)
+    return PhysicalConfig(
+        enabled, schedule, replication_conn_id, wal, window, wal_wait, Path(staging) if staging else None
+    )
 
 
 def _app_check(data: Any, where: str, env: Mapping[str, str]) -> AppCheck | None:

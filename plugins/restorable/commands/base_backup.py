@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import socket
 import time
+from contextlib import ExitStack
 from datetime import timedelta
 from typing import Any
 
@@ -25,11 +26,18 @@ from restorable.engines.postgres.engine import PostgresEngine
 from restorable.exceptions import ConfigError, RestorableError, StorageError
 from restorable.logs import backup_log
 from restorable.metadata import SnapshotMetadata
-from restorable.physical.basebackup import WalRange, read_server_facts, run_pg_basebackup, wal_range_of
+from restorable.physical.basebackup import (
+    WalRange,
+    read_server_facts,
+    run_pg_basebackup,
+    stage_pg_basebackup,
+    wal_range_of,
+)
 from restorable.repository.lease import hold_lease
 from restorable.repository.manifest import (
     BASE,
     PG_MANIFEST,
+    TABLESPACE,
     BackupManifest,
     StoredObject,
     iso,
@@ -133,34 +141,45 @@ def run_base_backup(
     store = catalog.store
     layout = catalog.layout
     key = layout.data_key(database_id, backup_id, BASE_SUFFIX)
+    label_text = f"restorable {database_id} {backup_id}"
     log.info("base backup starting", server=replication.describe(), key=key, timeline=facts.timeline)
     with hold_lease(store, layout.lease_key(database_id, backup_id), database_id, backup_id):
         t1 = time.monotonic()
         try:
-            with run_pg_basebackup(replication, facts, f"restorable {database_id} {backup_id}") as running:
-                with store.multipart_upload(key, **lock_args) as upload:
+            capture = (
+                stage_pg_basebackup(replication, facts, label_text, db.physical.staging_dir)
+                if facts.tablespaces
+                else run_pg_basebackup(replication, facts, label_text)
+            )
+            with capture as running, ExitStack() as uploads:
+                stored: list[tuple[str, int | None, str, Any, Any]] = []
+                for role, oid, reader in running.parts():
+                    part_key = key if role == BASE else layout.data_key(database_id, backup_id, f"tablespace-{oid}.tar")
+                    upload = uploads.enter_context(store.multipart_upload(part_key, **lock_args))
                     digests = encode_stream(
-                        running.stdout,
+                        reader,
                         upload,
                         recipients=config.encryption.recipients,
                         level=db.compression.level,
                         threads=db.compression.threads,
                     )
-                    running.finish()
-                    # pg_basebackup has returned: the server's stop is at or before this moment.
-                    stopped_at = utcnow()
-                    timings["stream_seconds"] = time.monotonic() - t1
-                    wal = wal_range_of(running.pg_manifest, facts.segment_size)
-                    label = running.backup_label
-                    # Inside the upload: WAL that never comes aborts it, so no object is left over.
-                    needed = [*wal.segments(), backup_label_file(wal)]
-                    timings["wal_wait_seconds"] = wait_for_wal(
-                        store, services, database_id, needed, db.physical.wal_wait, log
-                    )
+                    stored.append((role, oid, part_key, digests, upload))
+                running.finish()
+                # pg_basebackup has returned: the server's stop is at or before this moment.
+                stopped_at = utcnow()
+                timings["stream_seconds"] = time.monotonic() - t1
+                wal = wal_range_of(running.pg_manifest, facts.segment_size)
+                label = running.backup_label
+                pg_manifest_bytes = running.pg_manifest
+                # Inside the uploads: WAL that never comes aborts them, so no object is left over.
+                needed = [*wal.segments(), backup_label_file(wal)]
+                timings["wal_wait_seconds"] = wait_for_wal(
+                    store, services, database_id, needed, db.physical.wal_wait, log
+                )
             pg_manifest = _put_encrypted(
                 store,
                 layout.data_key(database_id, backup_id, PG_MANIFEST_SUFFIX),
-                running.pg_manifest,
+                pg_manifest_bytes,
                 services,
                 db,
                 **lock_args,
@@ -175,7 +194,21 @@ def run_base_backup(
             exc.backup_id = exc.backup_id or backup_id
             log.error("base backup failed; nothing committed", error=type(exc).__name__)
             raise
-        result = upload.result
+        objects = [
+            StoredObject(
+                key=part_key,
+                plain_bytes=digests.plain_bytes,
+                stored_bytes=digests.stored_bytes,
+                plain_sha256=digests.plain_sha256,
+                stored_sha256=digests.stored_sha256,
+                parts=upload.result.parts,
+                part_size=config.storage.part_size,
+                version_id=upload.result.version_id,
+                role=role,
+            )
+            for role, _oid, part_key, digests, upload in stored
+        ]
+        tablespace_keys = {oid: part_key for role, oid, part_key, _d, _u in stored if role == TABLESPACE}
         finished = utcnow()
         timings["total_seconds"] = time.monotonic() - t0
         manifest = BackupManifest(
@@ -186,17 +219,7 @@ def run_base_backup(
             created_at=iso(started),
             finished_at=iso(finished),
             objects=[
-                StoredObject(
-                    key=key,
-                    plain_bytes=digests.plain_bytes,
-                    stored_bytes=digests.stored_bytes,
-                    plain_sha256=digests.plain_sha256,
-                    stored_sha256=digests.stored_sha256,
-                    parts=result.parts,
-                    part_size=config.storage.part_size,
-                    version_id=result.version_id,
-                    role=BASE,
-                ),
+                *objects,
                 pg_manifest,
             ],
             metadata=SnapshotMetadata(
@@ -234,15 +257,16 @@ def run_base_backup(
                 "label": label.get("LABEL"),
                 "backup_label_file": backup_label_file(wal),
                 "data_checksums": facts.data_checksums,
-                "tablespaces": facts.tablespaces,
+                "tablespaces": [{**t, "key": tablespace_keys.get(int(t["oid"]))} for t in facts.tablespaces],
             },
             wal=wal.to_dict(),
         )
         catalog.write_manifest(manifest, **lock_args)
     log.info(
         "base backup committed",
-        plain_bytes=digests.plain_bytes,
-        stored_bytes=digests.stored_bytes,
+        plain_bytes=manifest.plain_bytes,
+        stored_bytes=manifest.stored_bytes,
+        objects=len(manifest.objects),
         start_lsn=manifest.physical["start_lsn"],
         stop_lsn=manifest.physical["stop_lsn"],
         seconds=round(timings["total_seconds"], 2),

@@ -46,6 +46,13 @@ def add_restore_options(r: argparse.ArgumentParser) -> None:
     g.add_argument("--port", type=int, help="port of the restored server (default: a free one)")
     g.add_argument("--promote", action="store_true", help="with --start: end recovery at the target (else paused)")
     g.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait for replay (default 3600)")
+    g.add_argument(
+        "--tablespace-map",
+        action="append",
+        default=[],
+        metavar="OID_OR_NAME=DIR",
+        help="where a tablespace goes (default: <target-dir>.tablespaces/<oid>); repeatable",
+    )
     r.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print the result as JSON")
 
 
@@ -95,6 +102,7 @@ def cmd_restore_to_point(args: argparse.Namespace, services: Services, identity:
         port=args.port,
         promote=args.promote,
         timeout=args.timeout,
+        tablespace_map=_tablespace_map(args.tablespace_map),
     )
     report = restore_to_point(services, request, identity=identity or services.identity())
     recovery = report.get("recovery") or {}
@@ -143,3 +151,16 @@ def cmd_pitr_drill(args: argparse.Namespace, services: Services) -> int:
         f"\n  evidence {result.evidence_key}",
     )
     return 0
+
+
+def _tablespace_map(entries: list[str]) -> dict[str, str]:
+    mapping = {}
+    for entry in entries:
+        name, sep, directory = entry.partition("=")
+        if not sep or not name or not directory.startswith("/"):
+            raise ConfigError(
+                f"--tablespace-map {entry!r} is not OID_OR_NAME=/absolute/dir",
+                hint="e.g. --tablespace-map ts1=/srv/ts1",
+            )
+        mapping[name] = directory
+    return mapping

@@ -6,8 +6,10 @@ the archive, which is the point of the exercise (a base backup is only restorabl
 from its start to its stop segment, and the command that takes it waits until that WAL is in the
 bucket before it commits). ``-c fast``: a spread checkpoint can keep the backup waiting minutes.
 
-``pg_basebackup`` refuses to write more than one tablespace to stdout: such clusters are refused
-with a message (their tablespaces would be lost from the base backup otherwise).
+``pg_basebackup`` refuses to write more than one tablespace to stdout: a cluster with tablespaces
+is staged instead (``-D <private dir> -Ft``: ``base.tar``, one ``<oid>.tar`` per tablespace and the
+``backup_manifest``), which needs local disk for the whole cluster, then each tar is streamed from
+there; the staging directory is removed on every exit path.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import subprocess
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from restorable.connections import ConnectionInfo
@@ -100,12 +103,6 @@ def physical_problems(facts: ServerFacts) -> list[str]:
             "the connection's role lacks REPLICATION: ALTER ROLE <role> REPLICATION, or name a "
             "replication_conn_id in the database's physical block"
         )
-    if facts.tablespaces:
-        names = ", ".join(t["name"] for t in facts.tablespaces)
-        problems.append(
-            f"the cluster has tablespaces ({names}): pg_basebackup cannot stream more than one to stdout, "
-            "and this version of Restorable does not stage them on disk yet"
-        )
     return problems
 
 
@@ -172,7 +169,13 @@ def parse_backup_label(text: str) -> dict[str, str]:
 
 
 class RunningBaseBackup:
-    """A running ``pg_basebackup``; ``stdout`` is a :class:`TarTap` over its tar."""
+    """A running ``pg_basebackup``; ``stdout`` is a :class:`TarTap` over its tar.
+
+    ``parts()`` gives what to store: ``(role, tablespace oid, reader)``, here the one data tar.
+    """
+
+    def parts(self) -> list[tuple[str, int | None, Any]]:
+        return [("base", None, self.stdout)]
 
     def __init__(self, proc: subprocess.Popen, database: str) -> None:
         assert proc.stdout is not None and proc.stderr is not None
@@ -260,3 +263,123 @@ def run_pg_basebackup(conn: ConnectionInfo, facts: ServerFacts, label: str) -> I
         log.info("pg_basebackup started server=%s version=%s pid=%s", pg_tools.address(conn, ""), version, proc.pid)
         running.tool_version = version  # type: ignore[attr-defined]
         yield running
+
+
+class StagedBaseBackup:
+    """A finished ``pg_basebackup -D <staging> -Ft``: ``base.tar``, ``<oid>.tar`` files, ``backup_manifest``."""
+
+    def __init__(self, staging: Path, facts: ServerFacts, database: str) -> None:
+        self.staging = staging
+        self.facts = facts
+        self.database = database
+        self._open: list[Any] = []
+
+    def parts(self) -> list[tuple[str, int | None, Any]]:
+        found = [("base", None, self.staging / "base.tar")]
+        found += [("tablespace", int(t["oid"]), self.staging / f"{t['oid']}.tar") for t in self.facts.tablespaces]
+        missing = [str(path) for _, _, path in found if not path.is_file()]
+        if missing:
+            raise IntegrityError(
+                f"pg_basebackup wrote no {', '.join(missing)}",
+                database=self.database,
+                hint="The base backup is not stored; a tablespace was created or dropped during it: run it again",
+            )
+        parts = []
+        for role, oid, path in found:
+            fh = open(path, "rb")  # noqa: SIM115 - closed in close()
+            self._open.append(fh)
+            parts.append((role, oid, fh))
+        return parts
+
+    def finish(self) -> None:
+        """Already finished (the staging run waits for pg_basebackup)."""
+
+    @property
+    def pg_manifest(self) -> bytes:
+        return (self.staging / BACKUP_MANIFEST).read_bytes()
+
+    @property
+    def backup_label(self) -> dict[str, str]:
+        import tarfile
+
+        with tarfile.open(self.staging / "base.tar") as tar:
+            member = tar.extractfile(BACKUP_LABEL)
+            if member is None:
+                raise IntegrityError("base.tar has no backup_label", database=self.database)
+            return parse_backup_label(member.read().decode("utf-8", "replace"))
+
+    def close(self) -> None:
+        for fh in self._open:
+            fh.close()
+
+
+@contextmanager
+def stage_pg_basebackup(
+    conn: ConnectionInfo, facts: ServerFacts, label: str, staging_root: Path | None
+) -> Iterator[StagedBaseBackup]:
+    """``pg_basebackup`` into a private staging directory (clusters with tablespaces), removed afterwards."""
+    import shutil
+    import tempfile
+
+    if problems := physical_problems(facts):
+        raise ConfigError(
+            "the server cannot give a restorable base backup: " + "; ".join(problems),
+            database=conn.schema,
+            hint="Fix the settings named, then run the base backup again",
+        )
+    tool, version = PostgresEngine.client_tool(
+        "pg_basebackup", {"server_version": facts.server_version, "server_version_num": facts.server_version_num}
+    )
+    staging = Path(tempfile.mkdtemp(prefix="restorable-basebackup-", dir=staging_root))
+    try:
+        target = staging / "out"
+        with pg_tools.password_file(conn) as passfile:
+            args = [
+                tool,
+                f"--pgdata={target}",
+                "--format=tar",
+                "--wal-method=none",
+                "--checkpoint=fast",
+                "--manifest-checksums=SHA256",
+                "--no-sync",  # staged for minutes at most: durability comes from the bucket
+                f"--label={label}",
+                "--no-password",
+                *_replication_args(conn),
+            ]
+            proc = subprocess.Popen(
+                args,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                env=pg_tools.child_env(passfile),
+                pass_fds=pg_tools.pass_fds(passfile),
+            )
+            tail = StreamTail(proc.stderr, "pg_basebackup")  # type: ignore[arg-type]
+            log.info(
+                "pg_basebackup started (staged: %d tablespace(s)) dir=%s version=%s pid=%s",
+                len(facts.tablespaces),
+                staging,
+                version,
+                proc.pid,
+            )
+            try:
+                returncode = proc.wait()
+            finally:
+                stop_process(proc)
+            tail.join()
+        if returncode != 0:
+            raise tool_failure(
+                "pg_basebackup",
+                returncode,
+                tail,
+                database=conn.schema,
+                hint="The base backup is incomplete and is not stored; fix the cause and run it again",
+            )
+        staged = StagedBaseBackup(target, facts, conn.schema or "")
+        staged.tool_version = version  # type: ignore[attr-defined]
+        try:
+            yield staged
+        finally:
+            staged.close()
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

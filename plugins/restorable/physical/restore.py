@@ -31,7 +31,7 @@ import sysconfig
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,7 @@ from restorable.exceptions import ConfigError, IntegrityError, RestoreRefused, T
 from restorable.logs import backup_log
 from restorable.physical.archive_end import read_archive_end
 from restorable.physical.targets import RecoveryTarget, choose_base
-from restorable.repository.manifest import BASE, BackupManifest, iso, utcnow
+from restorable.repository.manifest import BASE, PG_MANIFEST, BackupManifest, iso, utcnow
 from restorable.services import Services
 from restorable.wal.continuity import archived_names
 from restorable.wal.names import format_lsn, kind_of, parse_segment
@@ -70,6 +70,8 @@ class PhysicalRestore:
     promote: bool = False
     #: Seconds to wait for replay to reach the target once started.
     timeout: float = 3600.0
+    #: Tablespace oid or name -> directory (default ``<target_dir>.tablespaces/<oid>``).
+    tablespace_map: dict[str, str] = field(default_factory=dict)
 
 
 # ----------------------------------------------------------------------------- choosing
@@ -202,16 +204,104 @@ def prepare_directory(target_dir: Path) -> bool:
 
 
 def extract_base(
-    services: Services, base: BackupManifest, target_dir: Path, identity: str, on_progress: Callable | None = None
+    services: Services,
+    base: BackupManifest,
+    target_dir: Path,
+    identity: str,
+    on_progress: Callable | None = None,
+    *,
+    tablespace_map: dict[str, str] | None = None,
+    created: list[Path] | None = None,
 ) -> dict[str, Any]:
-    """Decrypt, decompress and untar the base backup into ``target_dir``; check both sha256."""
+    """Decrypt, decompress and untar the base backup into ``target_dir`` (each other tablespace into
+    its mapped directory, default ``<target_dir>.tablespaces/<oid>``, re-pointing its ``pg_tblspc``
+    link); check both sha256 of every object. Directories made here are appended to ``created``."""
+    started = time.monotonic()
+    plain = _extract_object(services, base, base.object(BASE), target_dir, identity, on_progress)
+    mapping = tablespace_map or {}
+    moved = {}
+    for space in (base.physical or {}).get("tablespaces") or []:
+        oid = str(space["oid"])
+        where = Path(mapping.get(oid) or mapping.get(space.get("name", "")) or f"{target_dir}.tablespaces/{oid}")
+        if prepare_directory(where) and created is not None:
+            created.append(where)
+        link = target_dir / "pg_tblspc" / oid
+        link.unlink(missing_ok=True)
+        link.symlink_to(where)
+        obj = next((o for o in base.objects if o.key == space.get("key")), None)
+        if obj is None:
+            raise IntegrityError(
+                f"the manifest lists tablespace {space.get('name')} (oid {oid}) without its object",
+                database=base.database_id,
+                backup_id=base.backup_id,
+            )
+        plain += _extract_object(services, base, obj, where, identity, on_progress)
+        moved[oid] = str(where)
+    if not (target_dir / "backup_manifest").exists():
+        # A staged base backup (tablespaces) keeps PostgreSQL's manifest as its own object only.
+        (target_dir / "backup_manifest").write_bytes(_read_small(services, base, base.object(PG_MANIFEST), identity))
+    _chown_to_postgres(target_dir)  # the server (and pg_verifybackup) run as postgres
+    figures: dict[str, Any] = {"plain_bytes": plain, "extract_seconds": round(time.monotonic() - started, 3)}
+    if moved:
+        figures["tablespaces"] = moved
+    return figures
+
+
+def rewrite_tablespace_map(target_dir: Path, moved: dict[str, str], base: BackupManifest) -> None:
+    """Point ``tablespace_map`` at the restored directories.
+
+    A tar-format base backup carries no ``pg_tblspc`` links but this file, and PostgreSQL recreates
+    the links from it at startup: left as it is, the restored server would write into the source's
+    own tablespace directories."""
+    path = target_dir / "tablespace_map"
+    if not path.exists():
+        return
+    lines = []
+    for line in path.read_text().splitlines():
+        if not line.strip():
+            continue
+        oid, _, _location = line.partition(" ")
+        if oid not in moved:
+            raise IntegrityError(
+                f"tablespace_map names tablespace {oid}, which the manifest does not list",
+                database=base.database_id,
+                backup_id=base.backup_id,
+                hint="The base backup does not match its manifest; do not start this copy",
+            )
+        lines.append(f"{oid} {moved[oid]}")
+    path.write_text("".join(f"{ln}\n" for ln in lines))
+
+
+def _read_small(services: Services, base: BackupManifest, obj: Any, identity: str) -> bytes:
+    """A small stored object decrypted into memory, both sha256 checked."""
+    import io
+
     from restorable.stream.decode import decode_stream
 
-    obj = base.object(BASE)
+    out = io.BytesIO()
+    body = services.store("restore").open_read(obj.key, version_id=obj.version_id)
+    try:
+        digests = decode_stream(body, out, identity=identity)
+    finally:
+        body.close()
+    if (digests.stored_sha256, digests.plain_sha256) != (obj.stored_sha256, obj.plain_sha256):
+        raise IntegrityError(
+            f"{obj.key} differs from the sha256 its manifest records",
+            database=base.database_id,
+            backup_id=base.backup_id,
+        )
+    return out.getvalue()
+
+
+def _extract_object(
+    services: Services, base: BackupManifest, obj: Any, directory: Path, identity: str, on_progress: Callable | None
+) -> int:
+    """One stored tar into ``directory``; IntegrityError when either sha256 differs from the manifest."""
+    from restorable.stream.decode import decode_stream
+
     store = services.store("restore")
-    started = time.monotonic()
     tar = subprocess.Popen(
-        ["tar", "-x", "-f", "-", "-C", str(target_dir), "--no-same-owner"],
+        ["tar", "-x", "-f", "-", "-C", str(directory), "--no-same-owner"],
         stdin=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=child_env(),
@@ -229,20 +319,20 @@ def extract_base(
     finally:
         stop_process(tar)
     if returncode != 0:
-        raise ToolError(f"tar could not extract the base backup: {tail.text()[-500:]}", database=base.database_id)
-    _chown_to_postgres(target_dir)  # the server (and pg_verifybackup) run as postgres
+        raise ToolError(f"tar could not extract {obj.key}: {tail.text()[-500:]}", database=base.database_id)
+    _chown_to_postgres(directory)
     for what, found, expected in (
         ("stored object", digests.stored_sha256, obj.stored_sha256),
         ("plain tar", digests.plain_sha256, obj.plain_sha256),
     ):
         if found != expected:
             raise IntegrityError(
-                f"{what} sha256 {found} of base backup {base.backup_id} differs from the manifest's {expected}",
+                f"{what} sha256 {found} of {obj.key} differs from the manifest's {expected}",
                 database=base.database_id,
                 backup_id=base.backup_id,
                 hint="Do not use this base backup; choose another with --base",
             )
-    return {"plain_bytes": digests.plain_bytes, "extract_seconds": round(time.monotonic() - started, 3)}
+    return digests.plain_bytes
 
 
 def verify_extracted(base: BackupManifest, target_dir: Path) -> dict[str, Any]:
@@ -498,9 +588,22 @@ def restore_to_point(
     }
     blog.info("physical restore starting", target=request.target.describe(), target_dir=str(request.target_dir))
     finished = False
+    created_spaces: list[Path] = []
     try:
-        report.update(extract_base(services, base, request.target_dir, identity, on_progress))
+        report.update(
+            extract_base(
+                services,
+                base,
+                request.target_dir,
+                identity,
+                on_progress,
+                tablespace_map=request.tablespace_map,
+                created=created_spaces,
+            )
+        )
         report.update(verify_extracted(base, request.target_dir))
+        # After pg_verifybackup (which checks the file as backed up), before anything can start.
+        rewrite_tablespace_map(request.target_dir, report.get("tablespaces", {}), base)
         config_copy = request.target_dir / RECOVERY_CONFIG
         settings = recovery_settings(request, base, port, restore_command(config_copy, db))
         write_recovery_config(request.target_dir, settings, services.config.path)
@@ -516,6 +619,8 @@ def restore_to_point(
     finally:
         if not finished:
             _remove_extracted(request.target_dir, created)
+            for space in created_spaces:
+                shutil.rmtree(space, ignore_errors=True)
     blog.info("physical restore done", target_dir=str(request.target_dir), started=request.start)
     return report
 

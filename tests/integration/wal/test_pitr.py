@@ -438,3 +438,53 @@ def test_the_pitr_drill_proves_the_heartbeats_up_to_its_moment_and_records_evide
     evidence = store.get_json(result["evidence_key"])
     assert evidence["ok"] is True and evidence["target"] == result["target"]
     assert list(work.iterdir()) == []  # the throwaway copy is gone
+
+
+def test_a_cluster_with_a_tablespace_gives_one_object_per_tablespace_and_restores_it_elsewhere(chain, history, pitr_pg):
+    """Last: from here on the cluster has a tablespace (pg_basebackup cannot stream it: staged)."""
+    import os
+    import pwd
+
+    location = pitr_pg.base_dir / "ts_fast"
+    location.mkdir()
+    user = pwd.getpwnam("postgres")
+    os.chown(location, user.pw_uid, user.pw_gid)
+    with pitr_pg.connect("postgres") as pg:
+        pg.autocommit = True
+        pg.execute(f"CREATE TABLESPACE ts_fast LOCATION '{location}'")
+        pg.execute("CREATE TABLE on_fast (id int PRIMARY KEY) TABLESPACE ts_fast")
+        pg.execute("INSERT INTO on_fast SELECT generate_series(1, 1000)")
+    done = chain.run_cli("base-backup", chain.database_id, "--json", timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    base_id = json.loads(done.stdout)["backup_id"]
+    manifest = chain.services.catalog("restore").read_manifest(chain.database_id, base_id)
+    assert [o.role for o in manifest.objects] == ["base", "tablespace", "backup_manifest"]
+    (space,) = manifest.physical["tablespaces"]
+    assert space["name"] == "ts_fast" and space["key"] == manifest.objects[1].key
+    deep = chain.run_cli("verify", chain.database_id, base_id, "--deep", "--json", timeout=300)
+    assert deep.returncode == 0, deep.stdout + deep.stderr[-2000:]
+
+    target_dir = _restore_dir(pitr_pg, "with_tablespace")
+    elsewhere = pitr_pg.base_dir / "restores" / "ts_fast_copy"
+    done = chain.run_cli(
+        "restore",
+        chain.database_id,
+        "--target-dir",
+        str(target_dir),
+        "--immediate",
+        "--start",
+        "--json",
+        "--tablespace-map",
+        f"ts_fast={elsewhere}",
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    try:
+        report = json.loads(done.stdout)
+        assert report["tablespaces"] == {str(space["oid"]): str(elsewhere)}
+        assert (target_dir / "pg_tblspc" / str(space["oid"])).resolve() == elsewhere
+        assert _restored(report["port"], pitr_pg, "on_fast") == set(range(1, 1001))
+        assert report["comparison"]["ok"], report["comparison"]["differences"]
+    finally:
+        _stop_restored(target_dir)
+        shutil.rmtree(elsewhere, ignore_errors=True)
