@@ -111,7 +111,7 @@ def _deep_extract_base(services: Services, manifest: BackupManifest, identity: s
     import tempfile
     from pathlib import Path
 
-    from restorable.physical.restore import extract_base, prepare_directory, verify_extracted
+    from restorable.physical.extract import extract_base, prepare_directory, verify_extracted
 
     scratch = Path(tempfile.mkdtemp(prefix="restorable-verify-"))
     try:

@@ -34,12 +34,8 @@ from restorable.engines.postgres.tools import connect
 from restorable.exceptions import IntegrityError, NotFound, RestorableError, RestoreRefused
 from restorable.logs import backup_log
 from restorable.physical.archive_end import read_archive_end
-from restorable.physical.restore import (
-    PhysicalRestore,
-    physical_bases,
-    restore_to_point,
-    stop_server,
-)
+from restorable.physical.restore import PhysicalRestore, physical_bases, restore_to_point
+from restorable.physical.server import stop_server
 from restorable.physical.targets import RecoveryTarget
 from restorable.repository.manifest import iso, parse_iso, utcnow
 from restorable.services import Services
@@ -206,10 +202,10 @@ def _prove(
     found = {i for i in found if i >= oldest}  # the source prunes old beats; compare what both can hold
     problems = []
     if found != expected:
-        missing, extra = sorted(expected - found), sorted(found - expected)
+        missing, unexpected = sorted(expected - found), sorted(found - expected)
         problems.append(
             f"heartbeats {oldest}..{before[0]} expected in the copy at {iso(moment)}: "
-            f"{len(missing)} missing {missing[:5]}, {len(extra)} extra {extra[:5]}"
+            f"{len(missing)} missing {missing[:5]}, {len(unexpected)} extra {unexpected[:5]}"
         )
     last = recovery.get("last_replayed_commit")
     if last is None or parse_iso(last) > moment:
