@@ -112,6 +112,19 @@ class WalConfig:
 
 
 @dataclass(frozen=True)
+class MonitorConfig:
+    """``physical.monitor``: how often ``monitor__<db>`` measures, and the objectives it alerts on."""
+
+    schedule: str = "*/5 * * * *"
+    #: The newest recoverable moment (the newest archived heartbeat) may be at most this old.
+    rpo_objective: timedelta = timedelta(minutes=5)
+    #: More WAL files than this waiting in the spool is a breach (the archiver cannot keep up).
+    max_queue_files: int = 64
+    #: The newest base backup may be at most this old (a daily schedule plus its run time).
+    max_base_backup_age: timedelta = timedelta(hours=26)
+
+
+@dataclass(frozen=True)
 class PhysicalConfig:
     """``physical``: base backups plus continuous WAL, for point-in-time recovery (PostgreSQL)."""
 
@@ -126,6 +139,7 @@ class PhysicalConfig:
     #: How long a base backup waits for the WAL it needs to reach the bucket before it gives up
     #: (uncommitted): the archiver must be running.
     wal_wait: timedelta = timedelta(minutes=10)
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)
     #: Where a cluster with tablespaces is staged (pg_basebackup cannot stream those); default $TMPDIR.
     staging_dir: Path | None = None
 
@@ -147,6 +161,9 @@ class DatabaseConfig:
     expectations: str | None = None
     app_check: AppCheck | None = None
     physical: PhysicalConfig | None = None
+    #: ``backup_deadline``: a scheduled ``backup__<db>`` or ``base_backup__<db>`` run still running
+    #: this long after its scheduled time alerts (it may be stuck), before the next one is due.
+    backup_deadline: timedelta = timedelta(hours=2)
 
 
 @dataclass(frozen=True)
@@ -399,6 +416,7 @@ def _database(data: Any, where: str, env: Mapping[str, str], comp: CompressionCo
         expectations=f.text("expectations", None),
         app_check=_app_check(f.raw("drill", None), f"{where}.drill", env),
         physical=_physical(f.raw("physical", None), f"{where}.physical", env, engine, db_id, conn_id),
+        backup_deadline=_positive_duration(f, "backup_deadline", "2h"),
     )
     f.check_unknown()
     return db
@@ -423,6 +441,7 @@ def _physical(data: Any, where: str, env: Mapping[str, str], engine: str, db_id:
     staging = f.text("staging_dir", None)
     if staging is not None and not os.path.isabs(staging):
         raise ConfigError(f"{where}.staging_dir: {staging!r} is not an absolute path")
+    monitor = _monitor(f.raw("monitor", None), f"{where}.monitor", env)
     w = _Fields(f.raw("wal", required=True), f"{where}.wal", env)
     mode = w.text("mode", "archive")
     if mode not in WAL_MODES:
@@ -453,8 +472,37 @@ def _physical(data: Any, where: str, env: Mapping[str, str], engine: str, db_id:
     w.check_unknown()
     f.check_unknown()
     return PhysicalConfig(
-        enabled, schedule, replication_conn_id, wal, window, wal_wait, Path(staging) if staging else None
+        enabled, schedule, replication_conn_id, wal, window, wal_wait, monitor, Path(staging) if staging else None
     )
+
+
+def _positive_duration(fields: _Fields, key: str, default: str) -> timedelta:
+    from restorable.lifecycle.policy import parse_duration
+
+    value = parse_duration(fields.text(key, default), where=fields._name(key))
+    if value <= timedelta(0):
+        raise ConfigError(f"{fields._name(key)}: must be longer than zero", hint=f'For example "{default}"')
+    return value
+
+
+def _monitor(data: Any, where: str, env: Mapping[str, str]) -> MonitorConfig:
+    if data is None:
+        return MonitorConfig()
+    m = _Fields(data, where, env)
+    schedule = _schedule(m, "schedule", MonitorConfig.schedule)
+    if schedule is None:
+        raise ConfigError(
+            f"{where}.schedule: the monitor must run on a schedule",
+            hint='Use a cron expression such as "*/5 * * * *" (the default)',
+        )
+    monitor = MonitorConfig(
+        schedule=schedule,
+        rpo_objective=_positive_duration(m, "rpo_objective", "5m"),
+        max_queue_files=m.integer("max_queue_files", MonitorConfig.max_queue_files, minimum=1),
+        max_base_backup_age=_positive_duration(m, "max_base_backup_age", "26h"),
+    )
+    m.check_unknown()
+    return monitor
 
 
 def _app_check(data: Any, where: str, env: Mapping[str, str]) -> AppCheck | None:

@@ -67,6 +67,28 @@ class StorageError(RestorableError):
     exit_code = 5
 
 
+class WalArchiverUnhealthy(StorageError):
+    """The WAL archiver is stopped, stale or its spool is full: WAL is not reaching the bucket.
+
+    Not permanent: starting the archiver fixes it, and the task's retries give it that time.
+    """
+
+
+class ObjectiveBreached(RestorableError):
+    """A WAL monitor objective is not met (RPO, queue, continuity, ...): the run fails while it stays open.
+
+    Permanent (a retry minutes later measures the same thing); ``alerted`` says the breach alert was
+    already sent (or was not due: the breach was alerted when it opened), so no failure alert follows.
+    """
+
+    exit_code = 9
+    permanent = True
+
+    def __init__(self, message: str, *, alerted: bool = True, **kw: Any) -> None:
+        self.alerted = alerted
+        super().__init__(message, **kw)
+
+
 class IntegrityError(RestorableError):
     """What was read back does not match what was recorded (checksum, decryption, counts)."""
 

@@ -245,6 +245,40 @@ def dags(airflow_db) -> dict[str, Any]:
     return bag.dags
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _deadlines_in_dag_test():
+    """Make dag.test() run a DAG that has a ``deadline`` (Airflow 3.3.2).
+
+    dag.test() builds its scheduler DAG from an in-memory serialization, whose ``deadline`` holds
+    the encoded DeadlineAlerts; the scheduler's copy (from the DB) holds the UUIDs of their rows.
+    When the run ends, ``DagRun.update_state`` looks each one up by id and fails on a dict. Here
+    the scheduler DAG gets the stored UUIDs before its run is created, as the scheduler's has.
+    """
+    import airflow.models.dagrun as dagrun_module
+
+    original = dagrun_module.get_or_create_dagrun
+
+    def with_stored_deadlines(*, dag: Any, **kwargs: Any):
+        if dag.deadline and not isinstance(dag.deadline[0], str):
+            from airflow.models.serialized_dag import SerializedDagModel
+            from airflow.utils.session import create_session
+            from sqlalchemy import select
+
+            with create_session() as session:
+                row = session.scalar(
+                    select(SerializedDagModel)
+                    .where(SerializedDagModel.dag_id == dag.dag_id)
+                    .order_by(SerializedDagModel.created_at.desc())
+                    .limit(1)
+                )
+                dag.deadline = row.data["dag"].get("deadline") if row is not None else None
+        return original(dag=dag, **kwargs)
+
+    dagrun_module.get_or_create_dagrun = with_stored_deadlines
+    yield
+    dagrun_module.get_or_create_dagrun = original
+
+
 def run_dag(dag: Any, **kwargs: Any):
     """dag.test() and return the DagRun (state, and its task instances)."""
     return dag.test(**kwargs)

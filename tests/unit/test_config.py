@@ -302,3 +302,49 @@ def test_a_wrong_physical_block_is_named_and_breaks_only_its_entry(tmp_path, phy
     cfg = _with_physical(tmp_path, physical, engine)
     assert "shop" in cfg.broken and message in str(cfg.broken["shop"])
     assert "databases[shop].physical" in str(cfg.broken["shop"])
+
+
+def test_the_monitor_block_and_the_backup_deadline_read_with_their_defaults(tmp_path):
+    cfg = _with_physical(tmp_path, {"wal": {"spool_dir": "/s"}})
+    db = cfg.database("shop")
+    monitor = db.physical.monitor
+    assert monitor.schedule == "*/5 * * * *" and monitor.rpo_objective.total_seconds() == 300
+    assert monitor.max_queue_files == 64 and monitor.max_base_backup_age.total_seconds() == 26 * 3600
+    assert db.backup_deadline.total_seconds() == 2 * 3600
+
+
+def test_the_monitor_block_and_the_backup_deadline_are_read(tmp_path):
+    monitor = {"schedule": "*/2 * * * *", "rpo_objective": "3s", "max_queue_files": 5, "max_base_backup_age": "2d"}
+    data = base()
+    data["databases"][0].update(backup_deadline="45m", physical={"wal": {"spool_dir": "/s"}, "monitor": monitor})
+    db = parse_config(data, Path("include/restorable.yaml"), {}).database("shop")
+    assert db.backup_deadline.total_seconds() == 45 * 60
+    read = db.physical.monitor
+    assert (read.schedule, read.rpo_objective.total_seconds(), read.max_queue_files) == ("*/2 * * * *", 3, 5)
+    assert read.max_base_backup_age.days == 2
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"backup_deadline": "soon"}, "databases[shop].backup_deadline: 'soon' is not a duration"),
+        ({"backup_deadline": "0s"}, "databases[shop].backup_deadline: must be longer than zero"),
+        ({"monitor": {"rpo_objective": "5"}}, "physical.monitor.rpo_objective: '5' is not a duration"),
+        ({"monitor": {"rpo_objective": "0m"}}, "physical.monitor.rpo_objective: must be longer than zero"),
+        ({"monitor": {"max_queue_files": 0}}, "physical.monitor.max_queue_files: 0 is out of range"),
+        ({"monitor": {"max_queue_files": "many"}}, "physical.monitor.max_queue_files: expected an integer"),
+        ({"monitor": {"max_base_backup_age": 26}}, "physical.monitor.max_base_backup_age: expected a string, found 26"),
+        ({"monitor": {"schedule": "every five minutes"}}, "physical.monitor.schedule: 'every five minutes' is not"),
+        ({"monitor": {"schedule": ""}}, "physical.monitor.schedule: the monitor must run on a schedule"),
+        ({"monitor": {"rpo": "5m"}}, "physical.monitor: unknown field(s) rpo"),
+    ],
+)
+def test_a_wrong_monitor_field_or_deadline_is_named(entry, message):
+    data = base()
+    physical = {"wal": {"spool_dir": "/s"}}
+    if "monitor" in entry:
+        physical["monitor"] = entry["monitor"]
+    else:
+        data["databases"][0].update(entry)
+    data["databases"][0]["physical"] = physical
+    assert message in error_for(data)

@@ -1,9 +1,11 @@
 """Build every Restorable DAG from ``include/restorable.yaml``.
 
-Per configured database: ``backup__<db>`` and ``restore_drill__<db>``; once: the manual
-``restore_database``. Each database's settings reach its DAG by closure (plain ``DAG``
-objects, not ``@dag`` functions, whose arguments would become DagParams). Parsing reads the
-YAML only: no connection, no bucket, no GX import.
+Per configured database: ``backup__<db>`` and ``restore_drill__<db>``; with ``physical.enabled``
+also ``base_backup__<db>`` and ``monitor__<db>``; once: the manual ``restore_database``. Every
+scheduled backup DAG carries a ``DeadlineAlert`` (``backup_deadline`` after its scheduled time).
+Each database's settings reach its DAG by closure (plain ``DAG`` objects, not ``@dag``
+functions, whose arguments would become DagParams). Parsing reads the YAML only: no
+connection, no bucket, no GX import.
 """
 
 from __future__ import annotations
@@ -13,9 +15,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, CronTriggerTimetable, Param
+from airflow.sdk import (
+    DAG,
+    Asset,
+    AssetOrTimeSchedule,
+    AsyncCallback,
+    CronTriggerTimetable,
+    DeadlineAlert,
+    DeadlineReference,
+    Param,
+)
 
-from restorable.airflow.notifiers import RestorableWebhookNotifier
+from restorable.airflow.notifiers import RestorableWebhookNotifier, backup_deadline_missed
 from restorable.airflow.operators import (
     AuditBucketOperator,
     BackupOperator,
@@ -31,6 +42,7 @@ from restorable.airflow.operators import (
     RestoreOperator,
     VerifyChecksumOperator,
 )
+from restorable.airflow.operators.physical import BaseBackupOperator, PhysicalPreflightOperator, WalMonitorOperator
 from restorable.airflow.operators.restore import OverwriteApprovalOperator, PlanRestoreOperator
 from restorable.airflow.retry import RETRY_POLICY
 from restorable.config import BACKUP_EXECUTION_TIMEOUT, DatabaseConfig, RestorableConfig, load_config
@@ -55,6 +67,35 @@ def backup_asset(database_id: str) -> Asset:
     """The Asset a committed, checksum-verified backup of ``database_id`` updates."""
     uri = f"restorable://{database_id}/backups"
     return Asset(name=uri, uri=uri, group="restorable")
+
+
+def base_backup_asset(database_id: str) -> Asset:
+    """The Asset a committed, checksum-verified base backup of ``database_id`` updates."""
+    uri = f"restorable://{database_id}/base_backups"
+    return Asset(name=uri, uri=uri, group="restorable")
+
+
+def backup_deadline(config: RestorableConfig, db: DatabaseConfig) -> DeadlineAlert:
+    """A run not finished ``backup_deadline`` after its scheduled time (logical date) alerts.
+
+    The callback runs in the triggerer (``AsyncCallback``) with the run's context; a run that
+    finished in time has its deadline pruned by Airflow and never calls it.
+    """
+    from restorable.lifecycle.policy import format_duration
+
+    return DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_LOGICAL_DATE,
+        interval=db.backup_deadline,
+        callback=AsyncCallback(
+            backup_deadline_missed,
+            kwargs={
+                "database_id": db.id,
+                "allowed": format_duration(db.backup_deadline),
+                "webhook_conn_id": config.alerts.webhook_conn_id,
+                "runbook_url": config.alerts.runbook_url,
+            },
+        ),
+    )
 
 
 def source_pool(db: DatabaseConfig) -> str:
@@ -94,6 +135,7 @@ def build_backup_dag(
         catchup=False,
         max_active_runs=1,
         default_args=args,
+        deadline=backup_deadline(config, db) if db.schedule else None,
         tags=["restorable", "backup", db.engine, db.id],
         doc_md=f"Backup chain of **{db.id}**: preflight → backup → verify checksum → Asset "
         f"`{backup_asset(db.id).name}`. Runbook: `{config.alerts.runbook_url}/backup-failed.md`.",
@@ -106,6 +148,76 @@ def build_backup_dag(
         )
         publish = PublishBackupOperator(task_id="publish", asset=backup_asset(db.id), **common)
         preflight >> backup >> verify >> publish
+    return dag
+
+
+def build_base_backup_dag(
+    config: RestorableConfig, db: DatabaseConfig, *, config_path: str | None, args: dict[str, Any]
+) -> DAG:
+    common = {"database_id": db.id, "config_path": config_path}
+    physical = db.physical
+    assert physical is not None
+    with DAG(
+        dag_id=f"base_backup__{db.id}",
+        description=f"Physical base backup of {db.id} for point-in-time recovery, checksum re-read, publish",
+        schedule=_cron(physical.schedule) if physical.schedule else None,
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        default_args=args,
+        deadline=backup_deadline(config, db) if physical.schedule else None,
+        tags=["restorable", "base_backup", "pitr", db.engine, db.id],
+        doc_md=f"Base backup chain of **{db.id}**: preflight (replication connection, wal_level, "
+        "archive_mode, the WAL archiver running and current) → `pg_basebackup` (committed once its WAL "
+        f"is in the bucket) → verify checksum → Asset `{base_backup_asset(db.id).name}`. "
+        f"Runbook: `{config.alerts.runbook_url}/base-backup-failed.md`.",
+    ) as dag:
+        pool = source_pool(db)
+        preflight = PhysicalPreflightOperator(task_id="physical_preflight", pool=pool, **common)
+        backup = BaseBackupOperator(
+            task_id="base_backup", pool=pool, execution_timeout=BACKUP_EXECUTION_TIMEOUT, **common
+        )
+        verify = VerifyChecksumOperator(
+            task_id="verify_checksum", backup_id="{{ ti.xcom_pull(task_ids='base_backup')['backup_id'] }}", **common
+        )
+        publish = PublishBackupOperator(
+            task_id="publish", asset=base_backup_asset(db.id), backup_task_id="base_backup", **common
+        )
+        preflight >> backup >> verify >> publish
+    return dag
+
+
+def build_monitor_dag(
+    config: RestorableConfig, db: DatabaseConfig, *, config_path: str | None, args: dict[str, Any]
+) -> DAG:
+    physical = db.physical
+    assert physical is not None
+    monitor = physical.monitor
+    with DAG(
+        dag_id=f"monitor__{db.id}",
+        description=f"Measure {db.id}'s WAL archive (RPO, queue, continuity, timeline, base backup age); "
+        "alert once per breach",
+        schedule=_cron(monitor.schedule),
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        # The next run is minutes away: a retry would only measure the same thing again.
+        default_args={**args, "retries": 0},
+        tags=["restorable", "monitor", "pitr", db.engine, db.id],
+        doc_md=f"WAL monitor of **{db.id}**. Objectives: RPO ≤ `{monitor.rpo_objective}`, at most "
+        f"`{monitor.max_queue_files}` files in the spool, base backup younger than "
+        f"`{monitor.max_base_backup_age}`, no gap, the server's timeline. A breach alerts once when it "
+        "opens (runs stay failed while it is open) and again only after it cleared. The figures are in "
+        f"XCom and in the bucket (`<db>/monitor/wal.json`). Runbook: `{config.alerts.runbook_url}/rpo.md`.",
+    ) as dag:
+        WalMonitorOperator(
+            task_id="monitor_wal",
+            database_id=db.id,
+            config_path=config_path,
+            webhook_conn_id=config.alerts.webhook_conn_id,
+            runbook_url=config.alerts.runbook_url,
+            execution_timeout=timedelta(minutes=4),
+        )
     return dag
 
 
@@ -273,6 +385,12 @@ def build_dags(
             build_drill_dag(config, db, config_path=config_path, args=args),
         ):
             dags[dag.dag_id] = dag
+        if db.physical is not None and db.physical.enabled:
+            for dag in (
+                build_base_backup_dag(config, db, config_path=config_path, args=args),
+                build_monitor_dag(config, db, config_path=config_path, args=args),
+            ):
+                dags[dag.dag_id] = dag
     for key, error in config.broken.items():
         dag = build_broken_entry_dag(key, error, args=args)
         dags[dag.dag_id] = dag

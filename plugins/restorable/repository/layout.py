@@ -12,6 +12,7 @@
           sealed.json.age                       values kept out of the manifest, age-encrypted
           verifications/<ts>-<kind>.json        append-only check records (checksum, deep, drill)
         wal/<timeline>/<walfile>.zst.age        PostgreSQL WAL archive: segments, .partial, .backup, .history
+        monitor/wal.json                        the WAL monitor's last figures and its open breaches (overwritten)
         binlog/...                              reserved: MariaDB binlog archive
       _keys/...                                 reserved: key-wrapping objects (KMS envelopes)
 
@@ -38,6 +39,7 @@ SEALED = "sealed.json.age"
 VERIFICATIONS = "verifications"
 WAL = "wal"
 BINLOG = "binlog"
+MONITOR = "monitor"
 KEYS = "_keys"
 
 BACKUP_ID_RE = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{8}$")
@@ -51,7 +53,7 @@ WAL_FILE_RE = re.compile(
 )
 WAL_OBJECT_SUFFIX = ".zst.age"
 #: Names under ``<db>/`` that are never a backup and never an orphan.
-RESERVED_UNDER_DATABASE = (WAL, BINLOG)
+RESERVED_UNDER_DATABASE = (WAL, BINLOG, MONITOR)
 
 
 class KeyKind(StrEnum):
@@ -152,6 +154,10 @@ class Layout:
     def wal_key(self, database_id: str, wal_file: str) -> str:
         """The object of one archived WAL file, filed under its own timeline."""
         return self.wal_timeline_prefix(database_id, wal_file_timeline(wal_file)) + wal_file + WAL_OBJECT_SUFFIX
+
+    def monitor_key(self, database_id: str, name: str) -> str:
+        """A monitor's state object (``wal.json``): not a backup, never an orphan (parsed as unknown)."""
+        return f"{self.database_prefix(database_id)}{MONITOR}/{name}"
 
     def binlog_prefix(self, database_id: str) -> str:
         return f"{self.database_prefix(database_id)}{BINLOG}/"

@@ -1,0 +1,114 @@
+"""Point-in-time recovery's operators: the base backup chain's preflight and backup, and the WAL monitor.
+
+Verification and the Asset event reuse ``backup.py``'s operators (a base backup is a backup with
+a manifest like any other). The rules are in the core: ``commands.physical_preflight``,
+``commands.base_backup`` and ``commands.wal_monitor``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from restorable.airflow.operators.backup import deterministic_backup_id
+from restorable.airflow.operators.base import RestorableOperator, run_info
+
+
+class PhysicalPreflightOperator(RestorableOperator):
+    """Server settings (through the replication connection), the WAL archiver alive and current, the bucket."""
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from restorable.commands.physical_preflight import preflight_base_backup
+
+        result = preflight_base_backup(self.services, self.database_id)
+        self.log.info(
+            "physical preflight ok database=%s server=%s timeline=%s archiver_pid=%s queue_files=%s",
+            self.database_id,
+            result["server"],
+            result["timeline"],
+            result["archiver"]["pid"],
+            result["archiver"]["queue_files"],
+        )
+        return result
+
+
+class BaseBackupOperator(RestorableOperator):
+    """Take one base backup (``pg_basebackup``), wait for its WAL in the bucket, commit it."""
+
+    ui_color = "#cfe8d5"
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from restorable.commands.base_backup import run_base_backup
+
+        # Same DAG run, same id: a retry finds its committed base backup instead of taking another.
+        backup_id = deterministic_backup_id(context)
+        self.resolved_backup_id = backup_id
+        manifest = run_base_backup(self.services, self.database_id, backup_id=backup_id, run=run_info(context))
+        summary = manifest.summary()
+        self.log.info(
+            "base backup committed database=%s backup=%s stored_bytes=%s stop_lsn=%s seconds=%s",
+            self.database_id,
+            backup_id,
+            summary["stored_bytes"],
+            summary.get("stop_lsn"),
+            summary["seconds"],
+        )
+        return summary
+
+
+class WalMonitorOperator(RestorableOperator):
+    """Measure the WAL archive against ``physical.monitor``; alert once per breach; record the figures.
+
+    A new breach is alerted here, through the same webhook as failures, with the figure, the
+    objective and the runbook. While any breach is open the task fails with
+    ``ObjectiveBreached`` (the run is red in the grid) but sends no failure alert: the breach
+    was alerted when it opened. A failure to measure at all (the bucket unreachable) fails the
+    task like any other, and alerts.
+    """
+
+    ui_color = "#fdf2d0"
+
+    def __init__(self, *, webhook_conn_id: str | None, runbook_url: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.webhook_conn_id = webhook_conn_id
+        self.runbook_url = runbook_url
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from restorable.airflow.notifiers import breach_payload, post_alert
+        from restorable.commands.wal_monitor import evaluate, record
+        from restorable.exceptions import ObjectiveBreached
+
+        ti = context["ti"]
+        report = evaluate(self.services, self.database_id)
+        delivered = {}
+        for breach in report.to_alert:
+            payload = breach_payload(
+                self.database_id, asdict(breach), dag_id=ti.dag_id, run_id=ti.run_id, runbook_url=self.runbook_url
+            )
+            delivered[breach.check] = post_alert(self.webhook_conn_id, payload)
+            self.log.warning("breach alerted=%s %s", delivered[breach.check], payload["text"])
+        key = record(self.services, report, delivered, run=run_info(context))
+        summary = {**report.summary(), "state_key": key}
+        for check in report.cleared:
+            self.log.info("breach cleared database=%s check=%s", self.database_id, check)
+        if report.breaches:
+            ti.xcom_push(key="figures", value=summary)
+            checks = ", ".join(f"{b.check} ({b.measured}, objective {b.objective})" for b in report.breaches)
+            # Every open breach alerted (now or when it opened): the failure itself sends nothing more.
+            alerted = all(
+                delivered.get(b.check) or (report.previous.get(b.check) or {}).get("alerted") for b in report.breaches
+            )
+            raise ObjectiveBreached(
+                f"WAL monitor objectives breached: {checks}",
+                database=self.database_id,
+                alerted=alerted,
+                hint="Alerted when each breach opened; follow the runbook in the alert",
+            )
+        self.log.info(
+            "wal monitor ok database=%s rpo=%s queue_files=%s base_backup_age=%s",
+            self.database_id,
+            report.figures["rpo_seconds"],
+            report.figures["queue_files"],
+            report.figures["base_backup_age_seconds"],
+        )
+        return summary
