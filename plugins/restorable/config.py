@@ -142,6 +142,8 @@ class PhysicalConfig:
     monitor: MonitorConfig = field(default_factory=MonitorConfig)
     #: Where a cluster with tablespaces is staged (pg_basebackup cannot stream those); default $TMPDIR.
     staging_dir: Path | None = None
+    #: The point-in-time drill's schedule (``pitr_drill__<db>``); None: triggered by hand only.
+    drill_schedule: str | None = "0 5 * * 0"
 
 
 @dataclass(frozen=True)

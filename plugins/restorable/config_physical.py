@@ -71,10 +71,19 @@ def parse_physical(data: Any, where: str, env: Mapping[str, str], engine: str, d
         partial_interval=w.integer("partial_interval", 5, minimum=1, maximum=3600),
         slot=w.text("slot", f"restorable_{db_id}" if mode == "stream" else None),
     )
+    drill_schedule = _schedule(f, "drill_schedule", "0 5 * * 0")
     w.check_unknown()
     f.check_unknown()
     return PhysicalConfig(
-        enabled, schedule, replication_conn_id, wal, window, wal_wait, monitor, Path(staging) if staging else None
+        enabled,
+        schedule,
+        replication_conn_id,
+        wal,
+        window,
+        wal_wait,
+        monitor,
+        Path(staging) if staging else None,
+        drill_schedule,
     )
 
 

@@ -100,12 +100,19 @@ def run_pitr_drill(
     target_time: datetime | None = None,
     work_dir: Path | None = None,
     seed: int | None = None,
+    as_of: datetime | None = None,
 ) -> PitrDrillResult:
-    """Restore to a moment, prove exactly the rows committed by then are there, record the evidence."""
+    """Restore to a moment, prove exactly the rows committed by then are there, record the evidence.
+
+    ``as_of`` (a backfilled run's logical date): the base backup current then, and a moment before it.
+    """
     started = time.monotonic()
     bases = physical_bases(services, database_id)
+    if as_of is not None:
+        bases = [b for b in bases if parse_iso(b.physical["stop_time"]) <= as_of]
     if not bases:
-        raise NotFound(f"no physical base backup of {database_id} to drill", database=database_id)
+        when = f" ended by {iso(as_of)}" if as_of else ""
+        raise NotFound(f"no physical base backup of {database_id}{when} to drill", database=database_id)
     base = bases[-1]
     blog = backup_log(__name__, database_id, base.backup_id)
     store, layout = services.store("restore"), services.catalog("restore").layout
@@ -113,8 +120,9 @@ def run_pitr_drill(
     if end is None or end.last_commit_time is None:
         raise RestoreRefused(f"the WAL archive of {database_id} holds no commit to recover to", database=database_id)
     beats = _beats(services, database_id)
+    until = min(end.last_commit_time, as_of) if as_of else end.last_commit_time
     moment, before, after = choose_moment(
-        beats, parse_iso(base.physical["stop_time"]), end.last_commit_time, target_time, random.Random(seed)
+        beats, parse_iso(base.physical["stop_time"]), until, target_time, random.Random(seed)
     )
     scratch = Path(tempfile.mkdtemp(prefix=f"restorable-pitr-{database_id}-", dir=work_dir))
     scratch.chmod(0o711)  # the copy runs as postgres inside
