@@ -69,6 +69,7 @@ def make_chain(
     retention: dict | None = None,
     drill: dict | None = None,
     extra_connections: dict[str, ConnectionInfo] | None = None,
+    max_attempts: int = 3,
 ) -> Chain:
     """``s3`` is the backup writer's connection; ``lifecycle_s3``/``restore_s3`` give the other duties theirs."""
     identity, recipient = generate_identity()
@@ -84,7 +85,7 @@ def make_chain(
         "bucket": bucket,
         "prefix": "restorable",
         "part_size": part_size,
-        "max_attempts": 3,
+        "max_attempts": max_attempts,
     }
     for duty, conn in (("lifecycle", lifecycle_s3), ("restore", restore_s3)):
         if conn is not None:

@@ -392,7 +392,7 @@ def test_s3_stopped_mid_upload_retries_then_fails_cleanly(tmp_path, case, caplog
         s3.create_bucket("faulty", object_lock=False, versioning=True)
         # Short timeouts (a connection extra, as a user would set them) keep the test quick.
         base = s3.connection()
-        conn = replace(base, extra={**base.extra, "config_kwargs": {"read_timeout": 3, "connect_timeout": 2}})
+        conn = replace(base, extra={**base.extra, "config_kwargs": {"read_timeout": 2, "connect_timeout": 1}})
         chain = make_chain(
             tmp_path,
             source=case.sample,
@@ -400,6 +400,7 @@ def test_s3_stopped_mid_upload_retries_then_fails_cleanly(tmp_path, case, caplog
             s3=conn,
             bucket="faulty",
             target=case.target.connection(case.admin_database),
+            max_attempts=2,  # one retry is what the test looks for; each costs a timeout
         )
         stopped = []
 
