@@ -389,3 +389,57 @@ def test_base_backup_then_pitr_drill_under_load_prove_the_heartbeats_and_record_
     assert evidence["ok"] is True and evidence["target"] == result["target"]
     assert evidence["rpo_seconds_at_drill"] < 60 and evidence["wal_files_replayed"] >= 1
     assert env.alerts.received == []
+
+
+def test_the_pitr_drill_fails_naming_a_gap_a_foreign_timeline_and_a_stopped_archiver(physical_env):
+    import glob
+    import tempfile
+
+    from restorable.commands.base_backup import run_base_backup
+    from restorable.repository.layout import Layout
+    from restorable.wal.continuity import archived_names
+    from restorable.wal.objects import encode_wal_file, wal_object_metadata
+
+    env = physical_env
+    env.start_archiver()
+    env.switcher.start()
+    base = run_base_backup(env.services(), "shop")
+    wait_for(lambda: (env.rpo() or 99) < 1.5, 20, "fresh heartbeats in the bucket")
+    time.sleep(2)
+    services = env.services()
+    store, layout = services.store("backup"), Layout("restorable")
+
+    def failed_drill() -> tuple[list[str], list[dict]]:
+        run = env.dags["pitr_drill__shop"].test()
+        assert run.state == "failed", states(run)
+        drills = [
+            r for r in services.catalog("restore").verifications("shop", base.backup_id) if r["kind"] == "pitr_drill"
+        ]
+        assert drills and drills[-1]["ok"] is False
+        assert glob.glob(f"{tempfile.gettempdir()}/restorable-pitr-shop-*") == []  # cleaned up
+        return drills[-1]["problems"], list(env.alerts.received)
+
+    segments = sorted(n for n in archived_names(store, layout, "shop") if len(n) == 24)
+    hidden = next(n for n in segments if base.wal["stop_segment"] < n < segments[-2])
+    marker = store.delete_object(layout.wal_key("shop", hidden))
+    try:
+        problems, alerts = failed_drill()
+    finally:
+        store.delete_object(layout.wal_key("shop", hidden), marker.get("VersionId"))
+    assert any(f"segment {hidden} is missing" in p for p in problems), problems
+    assert alerts and alerts[-1]["task_id"] == "pitr_drill"
+
+    history = encode_wal_file(b"1\t0/9000000\tpromoted by a drill\n", recipients=services.config.encryption.recipients)
+    key = layout.wal_key("shop", "00000002.history")
+    store.put_bytes(key, history.body, metadata=wal_object_metadata(history.plain_sha256, history.plain_size))
+    try:
+        problems, _ = failed_drill()
+    finally:
+        store.delete_all_versions(key)
+    assert any("newest timeline is 2, the server is on 1" in p for p in problems), problems
+
+    env.switcher.stop()
+    env.stop_archiver()
+    time.sleep(RPO_OBJECTIVE + 2)
+    problems, _ = failed_drill()
+    assert any("RPO at drill time" in p and "past the objective" in p for p in problems), problems

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import random
-import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -35,7 +34,7 @@ from restorable.exceptions import IntegrityError, NotFound, RestorableError, Res
 from restorable.logs import backup_log
 from restorable.physical.archive_end import read_archive_end
 from restorable.physical.restore import PhysicalRestore, physical_bases, restore_to_point
-from restorable.physical.server import stop_server
+from restorable.physical.server import remove_restored, stop_server
 from restorable.physical.targets import RecoveryTarget
 from restorable.repository.manifest import iso, parse_iso, utcnow
 from restorable.services import Services
@@ -124,13 +123,29 @@ def run_pitr_drill(
     moment, before, after = choose_moment(
         beats, parse_iso(base.physical["stop_time"]), until, target_time, random.Random(seed)
     )
+    rpo = utcnow() - end.last_commit_time
+    problems = _preconditions(services, database_id, base, rpo)
+    if problems:
+        # Found before restoring: recorded like any failed drill, nothing to clean up.
+        record = {
+            "ok": False,
+            "target": iso(moment),
+            "problems": problems,
+            "rpo_seconds_at_drill": round(rpo.total_seconds(), 1),
+        }
+        key = services.catalog("backup").record(database_id, base.backup_id, EVIDENCE_KIND, record)
+        raise IntegrityError(
+            f"point-in-time drill of {database_id} failed: " + "; ".join(problems),
+            database=database_id,
+            backup_id=base.backup_id,
+            hint=f"Evidence at {key}; see docs/runbooks/pitr-drill-failed.md",
+        )
     scratch = Path(tempfile.mkdtemp(prefix=f"restorable-pitr-{database_id}-", dir=work_dir))
     scratch.chmod(0o711)  # the copy runs as postgres inside
     target_dir = scratch / "pgdata"
     request = PhysicalRestore(
         database_id, RecoveryTarget("time", iso(moment)), target_dir, base_id=base.backup_id, start=True
     )
-    problems: list[str] = []
     figures: dict[str, Any] = {
         "base_age_seconds": round((utcnow() - parse_iso(base.physical["stop_time"])).total_seconds(), 1),
         "rpo_seconds_at_drill": round((utcnow() - end.last_commit_time).total_seconds(), 1),
@@ -139,6 +154,7 @@ def run_pitr_drill(
         "heartbeat_after": {"id": after[0], "at": iso(after[1])},
     }
     blog.info("pitr drill starting", target=iso(moment), scratch=str(scratch))
+    problems = []
     try:
         report = restore_to_point(services, request, identity=identity)
         recovery = report["recovery"]
@@ -166,7 +182,7 @@ def run_pitr_drill(
     finally:
         if (target_dir / "postmaster.pid").exists():
             stop_server(target_dir, base)
-        shutil.rmtree(scratch, ignore_errors=True)
+        remove_restored(scratch)
     result = PitrDrillResult(database_id, not problems, iso(moment), base.backup_id, problems, figures)
     record = {"ok": result.ok, "target": result.target, "problems": problems, **figures}
     result.evidence_key = services.catalog("backup").record(database_id, base.backup_id, EVIDENCE_KIND, record)
@@ -180,6 +196,33 @@ def run_pitr_drill(
         )
     blog.info("pitr drill passed", target=iso(moment), rto_seconds=figures.get("rto_seconds"))
     return result
+
+
+def _preconditions(services: Services, database_id: str, base: Any, rpo: Any) -> list[str]:
+    """What makes the drill fail before it restores: RPO past its objective (the archiver stopped or
+    behind), and a newer timeline in the bucket than the server's (a promoted copy archived into it)."""
+    from restorable.wal.continuity import archived_names
+
+    problems = []
+    db = services.config.database(database_id)
+    objective = db.physical.monitor.rpo_objective if db.physical is not None else None
+    if objective is not None and rpo > objective:
+        problems.append(
+            f"RPO at drill time is {rpo.total_seconds():.0f} s, past the objective of "
+            f"{objective.total_seconds():.0f} s: the newest archived commit is that old (is the WAL archiver "
+            "running? see rpo.md)"
+        )
+    store, layout = services.store("restore"), services.catalog("restore").layout
+    histories = [int(n[:8], 16) for n in archived_names(store, layout, database_id) if n.endswith(".history")]
+    source = services.resolve(db.conn_id)
+    with connect(source, PostgresEngine.database_of(source)) as pg:
+        server_timeline = int(pg.execute("SELECT timeline_id FROM pg_control_checkpoint()").fetchone()[0])
+    if histories and max(histories) > server_timeline:
+        problems.append(
+            f"the bucket's newest timeline is {max(histories)}, the server is on {server_timeline}: a promoted "
+            "copy archived into this archive (a restore following 'latest' would take its path)"
+        )
+    return problems
 
 
 def _prove(

@@ -54,6 +54,7 @@ from restorable.physical.targets import RecoveryTarget, choose_base
 from restorable.repository.manifest import BackupManifest, iso, utcnow
 from restorable.services import Services
 from restorable.wal.continuity import archived_names
+from restorable.wal.fetch import stop_prefetchers
 from restorable.wal.names import format_lsn, kind_of, parse_segment
 
 log = logging.getLogger(__name__)
@@ -367,6 +368,7 @@ def _remove_extracted(target_dir: Path, created: bool) -> None:
             capture_output=True,
             env=child_env(),
         )
+    stop_prefetchers(target_dir)
     if created:
         shutil.rmtree(target_dir, ignore_errors=True)
     else:

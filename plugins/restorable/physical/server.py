@@ -137,3 +137,16 @@ def stop_server(target_dir: Path, base: BackupManifest) -> None:
         capture_output=True,
         env=child_env(),
     )
+
+
+def remove_restored(directory: Path) -> None:
+    """Remove a restored copy (stopped already): its WAL prefetcher first, which may still be writing."""
+    import shutil
+
+    from restorable.wal.fetch import stop_prefetchers
+
+    stop_prefetchers(directory)
+    shutil.rmtree(directory, ignore_errors=True)
+    if directory.exists():  # a file appeared while it was removed: once more
+        time.sleep(0.2)
+        shutil.rmtree(directory, ignore_errors=True)

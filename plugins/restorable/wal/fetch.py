@@ -174,3 +174,39 @@ def lock_cache(cache_dir: Path) -> int | None:
         os.close(fd)
         return None
     return fd
+
+
+def stop_prefetchers(directory: Path, timeout: float = 3.0) -> int:
+    """End every prefetcher whose cache lies under ``directory`` (a restored copy being removed: one
+    still writing into it would keep the removal from finishing). Returns how many were signalled."""
+    import signal
+    import time
+
+    root = str(directory.resolve())
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        args = [a.decode("utf-8", "replace") for a in argv]
+        if "restorable.wal.prefetch" in args and any(a.startswith(root + "/") for a in args):
+            try:
+                os.kill(int(entry.name), signal.SIGTERM)
+                found.append(int(entry.name))
+            except (ProcessLookupError, PermissionError):
+                continue
+    deadline = time.monotonic() + timeout
+    while found and time.monotonic() < deadline:
+        found = [pid for pid in found if Path(f"/proc/{pid}").exists() and _not_zombie(pid)]
+        time.sleep(0.05)
+    return len(found)
+
+
+def _not_zombie(pid: int) -> bool:
+    try:
+        return " Z " not in Path(f"/proc/{pid}/stat").read_text().split(")", 1)[1][:4]
+    except OSError:
+        return False
