@@ -236,13 +236,26 @@ def bench_physical(scale: int, work: Path, *, rounds: int = 2) -> dict:
             pgbr.run("check")
             cli_env = {**os.environ, **chain.env}
             runs: dict[str, list[dict]] = {
-                k: [] for k in ("ours_backup", "pgbr_backup", "ours_restore", "pgbr_restore")
+                k: [] for k in ("basebackup_alone", "ours_backup", "pgbr_backup", "ours_restore", "pgbr_restore")
             }
-            for _ in range(rounds):
-                runs["ours_backup"].append(
-                    run_measured(chain.cli_argv("--json", "base-backup", chain.database_id), env=cli_env)
-                )
-                runs["pgbr_backup"].append(run_measured(pgbr.argv("backup", "--type=full"), env=pgbr.env))
+            conn = server.connection("postgres")
+            alone_env, alone_pass = pg_env(conn)
+            # The ceiling of the single stream Restorable reads: pg_basebackup's tar alone, into nothing.
+            alone = [str(server.bindir / "pg_basebackup"), "-D", "-", "-Ft", "-X", "none", "-c", "fast"]
+            alone += ["-h", conn.host, "-p", str(conn.port), "-U", conn.login, "--no-password"]
+            try:
+                for _ in range(rounds):
+                    runs["basebackup_alone"].append(run_measured(alone, env=alone_env))
+                    runs["ours_backup"].append(
+                        run_measured(
+                            chain.cli_argv("--json", "base-backup", chain.database_id),
+                            env=cli_env,
+                            stdout=subprocess.PIPE,
+                        )
+                    )
+                    runs["pgbr_backup"].append(run_measured(pgbr.argv("backup", "--type=full"), env=pgbr.env))
+            finally:
+                os.unlink(alone_pass)
             info = json.loads(pgbr.run("info", "--output=json"))[0]["backup"][-1]
             restores = server.base_dir / "restores"
             for _ in range(rounds):
@@ -288,6 +301,13 @@ def bench_physical(scale: int, work: Path, *, rounds: int = 2) -> dict:
             started_pgbr = run_measured(script, env=pgbr.env)
             stop_copy(server, pgbr_dir)
             listing = json.loads(chain.run_cli("--json", "list", chain.database_id).stdout)[-1]
+            catalog = chain.services.catalog("restore")
+            manifests = {
+                json.loads(r["stdout"])["backup_id"]: catalog.read_manifest(
+                    chain.database_id, json.loads(r["stdout"])["backup_id"]
+                ).timings
+                for r in runs["ours_backup"]
+            }
             archiver_rss = measure._status_kib(archiver.pid, "VmHWM:") / 1024
         finally:
             if archiver is not None:
@@ -295,6 +315,10 @@ def bench_physical(scale: int, work: Path, *, rounds: int = 2) -> dict:
             pgbr.close()
             measure.S3_PID = s3_pid_before
     best = {name: min(r, key=lambda m: m["seconds"]) for name, r in runs.items()}
+    # Where Restorable's time went, in its best runs: the manifest's timings, and the restore's report.
+    backup_id = json.loads(best["ours_backup"]["stdout"])["backup_id"]
+    timings = manifests[backup_id]
+    restore_report = json.loads(best["ours_restore"]["stdout"])
     return {
         "scale": scale,
         **cluster,
@@ -307,6 +331,14 @@ def bench_physical(scale: int, work: Path, *, rounds: int = 2) -> dict:
         **{f"{name}_tree_peak_rss_mib": m["tree_peak_rss_mib"] for name, m in best.items()},
         **{f"{name}_cpu_seconds": m["cpu_seconds"] for name, m in best.items()},
         **{f"{name}_s3_cpu_seconds": m["s3_cpu_seconds"] for name, m in best.items()},
+        "ours_backup_stream_seconds": timings.get("stream_seconds"),
+        "ours_backup_wal_wait_seconds": timings.get("wal_wait_seconds"),
+        "ours_backup_metadata_seconds": timings.get("metadata_seconds"),
+        "ours_backup_commit_seconds": timings.get("total_seconds"),
+        # The rest of the command: Python start-up and the read-back (download, decrypt, decompress, sha256).
+        "ours_backup_verify_seconds": best["ours_backup"]["seconds"] - (timings.get("total_seconds") or 0),
+        "ours_restore_extract_seconds": restore_report.get("extract_seconds"),
+        "ours_restore_pg_verifybackup_seconds": restore_report.get("verify_seconds"),
         "backup_ratio": best["ours_backup"]["seconds"] / best["pgbr_backup"]["seconds"],
         "restore_ratio": best["ours_restore"]["seconds"] / best["pgbr_restore"]["seconds"],
         "archiver_peak_rss_mib": archiver_rss,
@@ -344,6 +376,25 @@ def render_physical(rows: list[dict]) -> str:
     return "\n".join([head, "|" + "---|" * (head.count("|") - 1), *lines])
 
 
+def render_physical_time(rows: list[dict]) -> str:
+    """Where Restorable's seconds went, against the single stream it reads."""
+    head = (
+        "| cluster | pg_basebackup >/dev/null s | ours backup: stream / WAL wait / counts / start-up + read-back s "
+        "| ours restore: extract / pg_verifybackup s | client CPU s backup ours / pgBackRest "
+        "| client CPU s restore ours / pgBackRest |"
+    )
+    lines = [
+        f"| {r['cluster_bytes'] / 1e6:.0f} MB | {r['basebackup_alone_seconds']:.1f} "
+        f"| {r['ours_backup_stream_seconds']:.1f} / {r['ours_backup_wal_wait_seconds']:.1f} / "
+        f"{r['ours_backup_metadata_seconds']:.1f} / {r['ours_backup_verify_seconds']:.1f} "
+        f"| {r['ours_restore_extract_seconds']:.1f} / {r['ours_restore_pg_verifybackup_seconds']:.1f} "
+        f"| {r['ours_backup_cpu_seconds']:.1f} / {r['pgbr_backup_cpu_seconds']:.1f} "
+        f"| {r['ours_restore_cpu_seconds']:.1f} / {r['pgbr_restore_cpu_seconds']:.1f} |"
+        for r in rows
+    ]
+    return "\n".join([head, "|" + "---|" * (head.count("|") - 1), *lines])
+
+
 def main() -> None:
     """``python scripts/bench_physical.py [SCALE] [ROUNDS]``: this row alone."""
     scale = int(sys.argv[1]) if len(sys.argv) > 1 else 70
@@ -351,7 +402,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="restorable-bench-physical-") as tmp:
         row = bench_physical(scale, Path(tmp), rounds=rounds)
     print(json.dumps(row, indent=2))
-    print(render_physical([row]))
+    print(render_physical([row]) + "\n\n" + render_physical_time([row]))
 
 
 if __name__ == "__main__":
