@@ -399,7 +399,7 @@ def main() -> None:
     parser.add_argument(
         "--wal-scale", type=int, default=30, help="WAL archiver rows: pgbench -i scale of the burst (0 skips them)"
     )
-    parser.add_argument("--wal-lag-seconds", type=int, default=45, help="WAL archiver rows: TPC-B seconds for the lag")
+    parser.add_argument("--wal-lag-seconds", type=int, default=60, help="WAL archiver rows: TPC-B seconds for the lag")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     rows, drills, pipelines, physicals, wals = [], [], [], [], []

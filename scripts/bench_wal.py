@@ -14,7 +14,8 @@
   from the same extracted copy's settings: once with Restorable's restore_command (``wal-fetch.sh``
   and its prefetcher, from the bucket) and once with ``cp`` from a local directory holding the same
   segments. Replay seconds are read from the copy's log ("redo starts" to "recovery stopping"),
-  so the start of the server counts for neither.
+  so the start of the server counts for neither. A third side, for the why: the same fetch with
+  the prefetcher started (and one segment cached) before the server starts.
 """
 
 from __future__ import annotations
@@ -58,21 +59,23 @@ def _lsn(server: PostgresServer) -> int:
     return parse_lsn(server.query("select pg_current_wal_lsn()::text")[0][0])
 
 
-def _pgbench(server: PostgresServer, *args: str) -> float:
+def _pgbench(server: PostgresServer, *args: str) -> tuple[float, str]:
+    """Run pgbench against ``postgres``; its seconds and its output."""
     conn = server.connection("postgres")
     env, passfile = pg_env(conn)
     started = time.monotonic()
     try:
-        subprocess.run(
+        done = subprocess.run(
             [str(server.bindir / "pgbench"), *args, "-h", conn.host, "-p", str(conn.port), "-U", conn.login]
             + ["postgres"],
             env=env,
             check=True,
             capture_output=True,
+            text=True,
         )
     finally:
         os.unlink(passfile)
-    return time.monotonic() - started
+    return time.monotonic() - started, done.stdout
 
 
 class SpoolLevel:
@@ -112,7 +115,7 @@ def burst(server: PostgresServer, chain, scale: int) -> dict:
     ((failed_before,),) = server.query("select failed_count from pg_stat_archiver")
     start_lsn, started = _lsn(server), time.monotonic()
     with SpoolLevel(chain.spool_dir) as level:
-        seconds = _pgbench(server, "-i", "-q", "-s", str(scale))
+        seconds, _ = _pgbench(server, "-i", "-q", "-s", str(scale))
         end_lsn, ended = _lsn(server), time.monotonic()
         last = switch_segment(server)
         wait_for(lambda: _in_bucket(chain, last), 300, f"{last} in the bucket", interval=0.05)
@@ -143,9 +146,10 @@ def _log_time(line: str) -> float:
     return datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S.%f").timestamp()
 
 
-def replay(server: PostgresServer, target_dir: Path, env: dict, port: int, *, restore_command: str | None) -> float:
+def replay(server: PostgresServer, target_dir: Path, env: dict, port: int, *, restore_command: str | None) -> dict:
     """Start the restored copy in ``target_dir``, wait until it paused at its target, stop it; return
-    the replay seconds from its log. ``restore_command`` replaces the one Restorable wrote."""
+    the replay seconds from its log and the gaps between restored files (a slow fetch shows as one).
+    ``restore_command`` replaces the one Restorable wrote."""
     if restore_command is not None:
         with open(target_dir / "postgresql.auto.conf", "a") as fh:
             fh.write(f"restore_command = '{restore_command}'\n")
@@ -175,7 +179,40 @@ def replay(server: PostgresServer, target_dir: Path, env: dict, port: int, *, re
     lines = text.splitlines()
     redo = next(ln for ln in lines if "redo starts at" in ln)
     stop = next(ln for ln in lines if "recovery stopping" in ln)
-    return _log_time(stop) - _log_time(redo)
+    restored = [(_log_time(ln), ln.split('"')[1]) for ln in lines if "restored log file" in ln]
+    steps = [(b[0] - a[0], b[1]) for a, b in zip(restored, restored[1:], strict=False)]
+    gaps = sorted(g for g, _ in steps)
+    return {
+        "seconds": _log_time(stop) - _log_time(redo),
+        "files": len(restored),
+        "median_gap": gaps[len(gaps) // 2] if gaps else None,
+        "slow_gaps": sum(1 for g in gaps if g > 0.3),
+        "slow_gap_seconds": sum(g for g in gaps if g > 0.3),
+        "slow_files": [f"{name} {g:.2f}" for g, name in steps if g > 0.3],
+    }
+
+
+def warm_prefetcher(target_dir: Path, database_id: str, first: str, env: dict) -> None:
+    """Start Restorable's prefetcher for the copy in ``target_dir`` before its server starts, as
+    ``wal-fetch`` would on the first fetch, and wait until it has cached a segment: what replay
+    would be if the prefetcher's start-up (imports, client) did not overlap the first fetches."""
+    from restorable.physical.restore import RECOVERY_CONFIG
+    from restorable.wal.fetch import CACHE_DIR_NAME, WANTED_FILE
+
+    cache = target_dir / "pg_wal" / CACHE_DIR_NAME
+    python, extra = python_for_postgres()
+    subprocess.run(["runuser", "-u", "postgres", "--", "mkdir", "-m", "700", "-p", str(cache)], check=True)
+    subprocess.run(["runuser", "-u", "postgres", "--", "sh", "-c", f"echo {first} > {cache / WANTED_FILE}"], check=True)
+    subprocess.Popen(
+        ["runuser", "-u", "postgres", "--", python, "-m", "restorable.wal.prefetch"]
+        + ["--config", str(target_dir / RECOVERY_CONFIG), str(cache), database_id],
+        env={**env, **extra},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    wait_for(lambda: any(len(p.name) == 24 for p in cache.iterdir()), 60, "the prefetcher's first segment")
 
 
 def local_wal_copy(server: PostgresServer, first: str, last: str) -> Path:
@@ -203,9 +240,9 @@ def bench_replay(server: PostgresServer, chain, base_id: str, burst_row: dict, *
     target_text = format_lsn(target)
     copy = local_wal_copy(server, manifest.wal["start_segment"], burst_row["burst_last_segment"])
     env = {**os.environ, **chain.env}
-    runs: dict[str, list[float]] = {"fetch": [], "cp": []}
+    runs: dict[str, list[dict]] = {"fetch": [], "cp": [], "warm": []}
     for _ in range(rounds):
-        for side in ("fetch", "cp"):
+        for side in ("fetch", "cp", "warm"):
             target_dir = server.base_dir / "restores" / side
             port = free_port()
             done = chain.run_cli(
@@ -214,23 +251,29 @@ def bench_replay(server: PostgresServer, chain, base_id: str, burst_row: dict, *
             )  # fmt: skip
             if done.returncode != 0:
                 raise SystemExit(f"restore for replay failed: {done.stderr[-2000:]}")
-            command = None if side == "fetch" else f"cp {copy}/%f %p"
+            command = f"cp {copy}/%f %p" if side == "cp" else None
             try:
+                if side == "warm":
+                    warm_prefetcher(target_dir, chain.database_id, manifest.wal["start_segment"], env)
                 runs[side].append(replay(server, target_dir, env, port, restore_command=command))
             finally:
                 shutil.rmtree(target_dir, ignore_errors=True)
     shutil.rmtree(copy)
     replayed = target - start_lsn
-    best = {side: min(r) for side, r in runs.items()}
+    best = {side: min(r, key=lambda m: m["seconds"]) for side, r in runs.items()}
     return {
         "replay_wal_bytes": replayed,
-        "replay_fetch_seconds": best["fetch"],
-        "replay_cp_seconds": best["cp"],
-        "replay_fetch_runs": runs["fetch"],
-        "replay_cp_runs": runs["cp"],
-        "replay_fetch_mb_s": replayed / best["fetch"] / 1e6,
-        "replay_cp_mb_s": replayed / best["cp"] / 1e6,
-        "replay_ratio": best["cp"] / best["fetch"],
+        **{f"replay_{side}_seconds": m["seconds"] for side, m in best.items()},
+        **{f"replay_{side}_runs": [m["seconds"] for m in r] for side, r in runs.items()},
+        **{f"replay_{side}_mb_s": replayed / m["seconds"] / 1e6 for side, m in best.items()},
+        # Between two restored files: the median, and the gaps over 0.3 s (a fetch that started Python).
+        **{f"replay_{side}_files": m["files"] for side, m in best.items()},
+        **{f"replay_{side}_median_gap_seconds": m["median_gap"] for side, m in best.items()},
+        **{f"replay_{side}_slow_gaps": m["slow_gaps"] for side, m in best.items()},
+        **{f"replay_{side}_slow_gap_seconds": m["slow_gap_seconds"] for side, m in best.items()},
+        **{f"replay_{side}_slow_files": m["slow_files"] for side, m in best.items()},
+        "replay_ratio": best["cp"]["seconds"] / best["fetch"]["seconds"],
+        "replay_warm_ratio": best["cp"]["seconds"] / best["warm"]["seconds"],
     }
 
 
@@ -238,6 +281,14 @@ def bench_replay(server: PostgresServer, chain, base_id: str, burst_row: dict, *
 def stream_lag(work: Path, s3: SeaweedS3, lag_seconds: int) -> dict:
     """TPC-B for ``lag_seconds`` in stream mode; the archive lag's p50/p99 from ``wal-status``."""
     with PostgresServer(work / "pgstream", name="bench_stream") as server:
+
+        def as_in_production() -> None:
+            # The dev stack turns full-page writes off; a production server writes them after each
+            # checkpoint (every 30 s here), most of TPC-B's WAL: segments then fill at a realistic rate.
+            with open(server.data_dir / "postgresql.conf", "a") as fh:
+                fh.write("full_page_writes = on\ncheckpoint_timeout = '30s'\n")
+
+        server.restart_with(as_in_production)
         bucket = f"bench-walstream-{int(time.time())}"
         s3.create_bucket(bucket, object_lock=False, versioning=True)
         spool = work / "streamspool"
@@ -263,8 +314,10 @@ def stream_lag(work: Path, s3: SeaweedS3, lag_seconds: int) -> dict:
             stop_archiver(archiver)
             archiver = chain.start_archiver(log)
             wait_for(lambda: (read_state(chain).get("streamer") or {}).get("pid"), 30, "pg_receivewal running")
+            server.execute("checkpoint")  # full-page writes from the first update of each page on
             start_lsn = _lsn(server)
-            seconds = _pgbench(server, "-c", "4", "-j", "2", "-T", str(lag_seconds), "-n")
+            seconds, out = _pgbench(server, "-c", "4", "-j", "2", "-T", str(lag_seconds), "-n")
+            tps = next((float(ln.split()[2]) for ln in out.splitlines() if ln.startswith("tps = ")), None)
             wal_bytes = _lsn(server) - start_lsn
             last = switch_segment(server)
             wait_for(lambda: _in_bucket(chain, last), 120, f"{last} in the bucket")
@@ -275,6 +328,7 @@ def stream_lag(work: Path, s3: SeaweedS3, lag_seconds: int) -> dict:
     lag = status["archive_lag_seconds"] or {}
     return {
         "lag_load_seconds": seconds,
+        "lag_tps": tps,
         "lag_wal_mb_s": wal_bytes / seconds / 1e6,
         "lag_p50_seconds": lag.get("p50"),
         "lag_p99_seconds": lag.get("p99"),
@@ -283,7 +337,7 @@ def stream_lag(work: Path, s3: SeaweedS3, lag_seconds: int) -> dict:
 
 
 # ------------------------------------------------------------------------------ the row
-def bench_wal(scale: int, work: Path, s3: SeaweedS3, *, rounds: int = 2, lag_seconds: int = 45) -> dict:
+def bench_wal(scale: int, work: Path, s3: SeaweedS3, *, rounds: int = 2, lag_seconds: int = 60) -> dict:
     """The burst and the replay on one server (archive mode), then the lag on another (stream mode)."""
     with PostgresServer(work / "pgwal", name="bench_wal") as server:
         bucket = f"bench-wal-{int(time.time())}"
@@ -324,7 +378,8 @@ def bench_wal(scale: int, work: Path, s3: SeaweedS3, *, rounds: int = 2, lag_sec
 def render_wal(rows: list[dict]) -> str:
     head = (
         "| burst WAL | produced / archived MB/s | drain after the burst | spool peak / bound | refused | kept up "
-        "| stream lag p50 / p99 (TPC-B) | replay MB/s wal-fetch / cp | wal-fetch/cp |"
+        "| stream lag p50 / p99 (TPC-B) | replay MB/s wal-fetch / cp | wal-fetch/cp "
+        "| slow fetches (> 0.3 s) | prefetcher started first: MB/s, /cp |"
     )
     lines = [
         f"| {r['burst_wal_bytes'] / 1e6:.0f} MB (pgbench -i -s {r['burst_scale']}) "
@@ -333,7 +388,9 @@ def render_wal(rows: list[dict]) -> str:
         f"| {r['burst_refused_segments']} | {'yes' if r['burst_kept_up'] else 'no'} "
         f"| {r['lag_p50_seconds']} / {r['lag_p99_seconds']} s ({r['lag_samples']} segments, "
         f"{r['lag_wal_mb_s']:.1f} MB/s) "
-        f"| {r['replay_fetch_mb_s']:.0f} / {r['replay_cp_mb_s']:.0f} | {r['replay_ratio']:.2f}x |"
+        f"| {r['replay_fetch_mb_s']:.0f} / {r['replay_cp_mb_s']:.0f} | {r['replay_ratio']:.2f}x "
+        f"| {r['replay_fetch_slow_gaps']} of {r['replay_fetch_files']}, {r['replay_fetch_slow_gap_seconds']:.1f} s "
+        f"| {r['replay_warm_mb_s']:.0f}, {r['replay_warm_ratio']:.2f}x |"
         for r in rows
     ]
     return "\n".join([head, "|" + "---|" * (head.count("|") - 1), *lines])
@@ -347,7 +404,7 @@ def main() -> None:
 
     scale = int(sys.argv[1]) if len(sys.argv) > 1 else 30
     rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 2
-    lag_seconds = int(sys.argv[3]) if len(sys.argv) > 3 else 45
+    lag_seconds = int(sys.argv[3]) if len(sys.argv) > 3 else 60
     with tempfile.TemporaryDirectory(prefix="restorable-bench-wal-") as tmp:
         work = Path(tmp)
         with SeaweedS3(work / "s3") as s3:
