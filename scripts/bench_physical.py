@@ -203,6 +203,11 @@ def bench_physical(scale: int, work: Path, *, rounds: int = 2) -> dict:
     """The row: backup and restore, Restorable against pgBackRest, on a ``pgbench -s scale`` cluster."""
     from devstack.ports import free_port
 
+    if shutil.which("pgbackrest") is None or os.geteuid() != 0:
+        raise SystemExit(
+            "the pgBackRest row needs pgbackrest (scripts/bootstrap-system.sh installs it) and root "
+            "(it runs pgBackRest as the postgres user); --physical-scale 0 skips the row"
+        )
     s3_pid_before = measure.S3_PID
     with (
         SeaweedS3(work / "s3tls", https=True) as s3,
