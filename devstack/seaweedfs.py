@@ -9,6 +9,9 @@ Fault injection for tests: ``pause()``/``resume()`` freeze and thaw the whole pr
 with SIGSTOP/SIGCONT (connections hang, as with a stalled network), and ``kill()``/``restart()``
 kill it with SIGKILL and start it again on the same ports and data directory (connections are
 refused in between; the data survives).
+
+``https=True`` also serves S3 over TLS on a port of its own (``https_port``), with a self-signed
+certificate for ``localhost`` and 127.0.0.1 (``ca_file``): pgBackRest speaks no plain HTTP to S3.
 """
 
 from __future__ import annotations
@@ -100,8 +103,15 @@ class SeaweedS3:
     (keys generated when missing; read them back from ``.identities``).
     """
 
-    def __init__(self, state_dir: Path, *, identities: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        identities: Mapping[str, Mapping[str, Any]] | None = None,
+        https: bool = False,
+    ) -> None:
         self.state_dir = Path(state_dir)
+        self.https = https
         self.host = HOST
         self.access_key = "admin" + secrets.token_hex(6)
         self.secret_key = secrets.token_urlsafe(30)
@@ -141,6 +151,23 @@ class SeaweedS3:
     @property
     def endpoint_url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def https_port(self) -> int:
+        return self.ports["s3.port.https"]
+
+    @property
+    def https_endpoint_url(self) -> str:
+        return f"https://localhost:{self.https_port}"
+
+    @property
+    def ca_file(self) -> Path:
+        """The self-signed certificate of the HTTPS port: its own CA."""
+        return self.state_dir / "tls.crt"
+
+    @property
+    def _key_file(self) -> Path:
+        return self.state_dir / "tls.key"
 
     # -- lifecycle -----------------------------------------------------------------------
     def _write_config(self) -> None:
@@ -182,6 +209,8 @@ class SeaweedS3:
             "-volume.max=1000",
         ]
         argv += [f"-{name}={port}" for name, port in self.ports.items()]
+        if self.https:
+            argv += [f"-s3.cert.file={self.ca_file}", f"-s3.key.file={self._key_file}"]
         # Unix sockets default to /tmp/seaweedfs-<kind>-<port>.sock; keep them with our state
         # when the path fits the 108-byte socket-path limit.
         for kind in ("filer", "s3"):
@@ -198,9 +227,15 @@ class SeaweedS3:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir.mkdir(exist_ok=True)
         self._write_config()
+        if self.https:
+            from devstack.tls import write_self_signed_certificate
+
+            write_self_signed_certificate(self.ca_file, self._key_file)
         last_error = ""
         for _attempt in range(_START_ATTEMPTS):
             self.ports = {name: free_port() for name in _PORT_NAMES}
+            if self.https:
+                self.ports["s3.port.https"] = free_port()
             self.ports["admin.port"], self.ports["admin.port.grpc"] = _admin_ports()
             self._spawn()
             try:
@@ -245,7 +280,7 @@ class SeaweedS3:
                     f"SeaweedFS exited with code {self._proc.returncode} while starting: {file_tail(self.log_file)}",
                     hint=f"Look at {self.log_file}",
                 )
-            if port_is_open(self.port):
+            if port_is_open(self.port) and (not self.https or port_is_open(self.https_port)):
                 try:
                     client = client or self.client(connect_timeout=2, read_timeout=5, max_attempts=1)
                     client.list_buckets()
@@ -314,7 +349,7 @@ class SeaweedS3:
         if remove_data and self.state_dir.exists():
             # Only what start() made, then the directory if that leaves it empty.
             shutil.rmtree(self.data_dir, ignore_errors=True)
-            for path in (self.log_file, self.config_file):
+            for path in (self.log_file, self.config_file, self.ca_file, self._key_file):
                 path.unlink(missing_ok=True)
             try:
                 self.state_dir.rmdir()
@@ -423,15 +458,24 @@ class SeaweedS3:
         return self.client(spec["access_key"], spec["secret_key"], **kwargs)
 
     def connection(
-        self, conn_id: str = "restorable_s3", *, access_key: str | None = None, secret_key: str | None = None
+        self,
+        conn_id: str = "restorable_s3",
+        *,
+        access_key: str | None = None,
+        secret_key: str | None = None,
+        https: bool = False,
     ) -> ConnectionInfo:
-        """An Airflow-style ``aws`` connection to this endpoint (admin keys unless others given)."""
+        """An Airflow-style ``aws`` connection to this endpoint (admin keys unless others given);
+        ``https`` for the TLS port, verified against its self-signed certificate."""
+        extra: dict[str, Any] = {"endpoint_url": self.endpoint_url, "region_name": REGION}
+        if https:
+            extra.update(endpoint_url=self.https_endpoint_url, verify=str(self.ca_file))
         return ConnectionInfo(
             conn_id=conn_id,
             conn_type="aws",
             login=access_key or self.access_key,
             password=secret_key or self.secret_key,
-            extra={"endpoint_url": self.endpoint_url, "region_name": REGION},
+            extra=extra,
         )
 
     def identity_connection(self, name: str, conn_id: str | None = None) -> ConnectionInfo:

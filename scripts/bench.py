@@ -7,8 +7,11 @@ uncompressed local dump with the same job count, the compression ratio, and the 
 (the dump tool's default compression into memory, then one PUT) for comparison. Two rows of
 their own: the drill of a 2,000-table database (restore against validation seconds, peak RSS;
 ``bench_drill.py``) and backup throughput against the hand-made pipeline of standard tools
-(``pg_dump | zstd | age | aws s3 cp`` on a 960 MB table; ``bench_pipeline.py``). ``--scales ""
---mariadb-scale 0 --drill-tables 200 --pipeline-scale 100`` is a quick run.
+(``pg_dump | zstd | age | aws s3 cp`` on a 960 MB table; ``bench_pipeline.py``). Point-in-time
+recovery: the physical base backup and restore against pgBackRest on the same ~1 GB cluster
+(``bench_physical.py``), and the WAL archiver's burst throughput, stream-mode lag and replay from
+the bucket against a local ``cp`` (``bench_wal.py``). ``--scales "" --mariadb-scale 0
+--drill-tables 200 --pipeline-scale 100 --physical-scale 5 --wal-scale 5`` is a quick run.
 
 Every measured process is a child of this one, measured by ``measure.run_measured``. Prints
 a table and writes bench-results/bench.{json,md}.
@@ -27,7 +30,9 @@ from pathlib import Path
 
 import measure
 from bench_drill import bench_drill, render_drill
+from bench_physical import bench_physical, render_physical, render_physical_time
 from bench_pipeline import bench_pipeline, render_pipeline
+from bench_wal import bench_wal, render_wal
 from measure import pg_args, pg_env, postgres_chain, run_measured
 
 from devstack.chain import make_chain
@@ -388,9 +393,16 @@ def main() -> None:
         "--pipeline-scale", type=float, default=960, help="pipeline row: table size in MB (0 skips the row)"
     )
     parser.add_argument("--pipeline-rounds", type=int, default=2, help="pipeline row: alternating rounds, best counts")
+    parser.add_argument(
+        "--physical-scale", type=int, default=70, help="pgBackRest row: pgbench scale, ~15 MB each (0 skips the row)"
+    )
+    parser.add_argument(
+        "--wal-scale", type=int, default=30, help="WAL archiver rows: pgbench -i scale of the burst (0 skips them)"
+    )
+    parser.add_argument("--wal-lag-seconds", type=int, default=60, help="WAL archiver rows: TPC-B seconds for the lag")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    rows, drills, pipelines = [], [], []
+    rows, drills, pipelines, physicals, wals = [], [], [], [], []
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="restorable-bench-") as tmp:
         work = Path(tmp)
@@ -410,6 +422,17 @@ def main() -> None:
                     bench_pipeline(args.pipeline_scale, work, s3, source, target, rounds=args.pipeline_rounds)
                 )
                 print(render_pipeline(pipelines[-1:]), flush=True)
+            if args.physical_scale:
+                print(
+                    f"physical base backup and restore against pgBackRest, pgbench -s {args.physical_scale} ...",
+                    flush=True,
+                )
+                physicals.append(bench_physical(args.physical_scale, work, rounds=args.rounds))
+                print(render_physical(physicals[-1:]) + "\n\n" + render_physical_time(physicals[-1:]), flush=True)
+            if args.wal_scale:
+                print(f"WAL archiver: burst of pgbench -i -s {args.wal_scale}, lag, replay ...", flush=True)
+                wals.append(bench_wal(args.wal_scale, work, s3, rounds=args.rounds, lag_seconds=args.wal_lag_seconds))
+                print(render_wal(wals[-1:]), flush=True)
             for scale in [float(s) for s in args.scales.split(",") if s.strip()]:
                 print(f"postgres sample at {scale:.0f} MB ...", flush=True)
                 rows.append(
@@ -433,8 +456,18 @@ def main() -> None:
         "drill: validation <= restore": all(r["validate_seconds"] <= r["restore_seconds"] for r in drills),
         "drill: peak RSS with children <= 256 MiB": all(r["drill_tree_peak_rss_mib"] <= 256 for r in drills),
         "backup >= 1.0 x the hand-made pipeline": all(r["ours_pipeline_ratio"] >= 1.0 for r in pipelines),
+        "physical: base backup not slower than pgBackRest": all(r["backup_ratio"] <= 1.0 for r in physicals),
+        "physical: restore not slower than pgBackRest": all(r["restore_ratio"] <= 1.0 for r in physicals),
+        "wal: the archiver keeps up with the pgbench -i burst": all(r["kept_up"] for r in wals),
+        "wal: stream-mode archive lag p99 <= 2 s": all(r["lag_p99_ok"] for r in wals),
+        "wal: replay through wal-fetch >= 0.8 x a local cp": all(r["replay_ok"] for r in wals),
     }
-    measured = {"drill:": bool(drills), "backup >= 1.0 x": bool(pipelines)}
+    measured = {
+        "drill:": bool(drills),
+        "backup >= 1.0 x": bool(pipelines),
+        "physical:": bool(physicals),
+        "wal:": bool(wals),
+    }
     checks = {
         name: ok
         for name, ok in checks.items()
@@ -444,6 +477,8 @@ def main() -> None:
     sections = [render(rows) + "\n\n" + render_cpu(rows)] if rows else []
     sections += [render_drill(drills)] if drills else []
     sections += [render_pipeline(pipelines)] if pipelines else []
+    sections += [render_physical(physicals) + "\n\n" + render_physical_time(physicals)] if physicals else []
+    sections += [render_wal(wals)] if wals else []
     sections.append(
         f"Machine: {os.cpu_count()} cores; load average (1 min) {load_before[0]:.2f} at the start, "
         f"{load[0]:.2f} at the end."
@@ -457,6 +492,8 @@ def main() -> None:
                 "rows": rows,
                 "drill_rows": drills,
                 "pipeline_rows": pipelines,
+                "physical_rows": physicals,
+                "wal_rows": wals,
                 "load_average": {"start": load_before, "end": load},
                 "checks": checks,
             },

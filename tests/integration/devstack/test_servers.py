@@ -284,6 +284,27 @@ def test_connection_describes_the_endpoint(seaweed):
     assert _error_code(err.value) == "SignatureDoesNotMatch"
 
 
+def test_https_port_serves_s3_with_a_certificate_for_localhost_and_leaves_no_key(tmp_path):
+    """What the benchmark's pgBackRest row needs: S3 over TLS, verified against the certificate."""
+    import socket
+    import ssl
+
+    from restorable.storage.s3.client import s3_client_from_connection
+
+    server = SeaweedS3(tmp_path / "tls", https=True)
+    with server:
+        assert oct(os.stat(server.state_dir / "tls.key").st_mode & 0o777) == "0o600"
+        server.create_bucket("https-check", object_lock=False, versioning=False)
+        client = s3_client_from_connection(server.connection(https=True))
+        client.put_object(Bucket="https-check", Key="k", Body=b"over tls")
+        assert client.get_object(Bucket="https-check", Key="k")["Body"].read() == b"over tls"
+        context = ssl.create_default_context(cafile=str(server.ca_file))
+        with socket.create_connection(("127.0.0.1", server.https_port)) as raw:
+            with context.wrap_socket(raw, server_hostname="localhost") as tls:
+                assert tls.version()
+    assert not (server.state_dir / "tls.key").exists()
+
+
 def test_least_privilege_identities_and_faults(tmp_path):
     """Extra identities get only their actions; pause/resume and kill/restart behave as documented."""
     with SeaweedS3(
