@@ -191,6 +191,34 @@ def restore_command(config_path: Path, database_id: str) -> str:
     )
 
 
+def start_prefetcher_early(target_dir: Path, config_path: Path, base: BackupManifest, env: dict[str, str]) -> None:
+    """Start the WAL prefetcher before the server, from the base backup's first segment: otherwise it
+    starts only with the first restore_command, and recovery waits on the bucket for its first files."""
+    from restorable.wal.fetch import CACHE_DIR_NAME, note_wanted
+    from restorable.wal.names import Segment
+
+    size = int(base.wal.get("segment_size") or 16 * 1024 * 1024)
+    first = parse_segment(base.wal["start_segment"], size)
+    if first.number == 0:
+        return
+    cache = target_dir / "pg_wal" / CACHE_DIR_NAME
+    cache.mkdir(mode=0o700, exist_ok=True)
+    # "Recovery is at the segment before the first": the prefetcher fetches from the first on.
+    note_wanted(cache, Segment(first.timeline, first.number - 1).name(size), size)
+    chown_to_postgres(cache)
+    python, pythonpath = python_for_postgres()
+    subprocess.Popen(
+        [*as_postgres(), "env", f"PYTHONPATH={pythonpath}", python, "-m", "restorable.wal.prefetch"]
+        + ["--config", str(config_path), str(cache), base.database_id],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,
+        close_fds=True,
+    )
+
+
 def recovery_settings(request: PhysicalRestore, base: BackupManifest, port: int, command: str) -> dict[str, str]:
     timeline = request.timeline or str(base.physical["timeline"])
     settings = {
@@ -302,6 +330,7 @@ def restore_to_point(
         report["settings"] = {k: v for k, v in settings.items() if k != "restore_command"}
         env = fetch_environment(services, identity)
         if request.start:
+            start_prefetcher_early(request.target_dir, config_copy, base, env)
             login = services.resolve(services.config.database(db).conn_id)
             report["recovery"] = start_and_wait(request, base, port, env, login)
             if request.target.kind == "immediate":

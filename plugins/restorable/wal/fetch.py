@@ -88,6 +88,8 @@ def fetch_wal(
     if cached is not None and cached.is_file():
         size = cached.stat().st_size
         try:
+            # Before the move: a prefetcher that saw the segment gone would fetch it once more.
+            note_wanted(cache_dir, wal_file, size if kind_of(wal_file) == "segment" else None)  # type: ignore[arg-type]
             os.replace(cached, dest)
             return FetchResult(wal_file, str(dest), size, "cache")
         except OSError:  # another filesystem: fall back to the bucket

@@ -57,14 +57,14 @@ def run_prefetcher(
                 del in_flight[name]
                 try:
                     data = future.result()
+                    write_atomically(cache_dir / name, data)
+                    cached += 1
                 except NotFound:
                     missing_until[name] = now + _MISSING_RETRY
-                    continue
                 except Exception:
                     missing_until[name] = now + _MISSING_RETRY * 5
-                    continue
-                write_atomically(cache_dir / name, data)
-                cached += 1
+                finally:
+                    _fetching(cache_dir, name).unlink(missing_ok=True)
             names = next_segments(wanted[0], size, depth) if wanted else []
             if names:
                 for entry in os.scandir(cache_dir):
@@ -75,12 +75,22 @@ def run_prefetcher(
                         break
                     if name in in_flight or (cache_dir / name).exists() or missing_until.get(name, 0) > now:
                         continue
+                    # wal-fetch.sh waits for a segment marked in flight rather than start Python for it.
+                    _fetching(cache_dir, name).touch()
                     in_flight[name] = pool.submit(fetch_one, name)
             time.sleep(_POLL)
-    for entry in os.scandir(cache_dir):
-        if WAL_FILE_RE.fullmatch(entry.name):
+    for entry in os.scandir(cache_dir) if cache_dir.is_dir() else ():
+        if WAL_FILE_RE.fullmatch(entry.name) or entry.name.startswith(FETCHING):
             os.unlink(entry.path)
     return cached
+
+
+#: ``<cache>/.fetching.<name>`` exists while the prefetcher fetches ``name`` (see wal-fetch.sh).
+FETCHING = ".fetching."
+
+
+def _fetching(cache_dir: Path, name: str) -> Path:
+    return cache_dir / f"{FETCHING}{name}"
 
 
 def main(argv: list[str] | None = None) -> int:

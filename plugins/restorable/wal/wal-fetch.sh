@@ -8,9 +8,19 @@
 f=$1 p=$2
 shift 2
 cache="$(dirname "$p")/restorable-prefetch"
-if [ -f "$cache/$f" ] && mv "$cache/$f" "$p" 2>/dev/null; then
-    # Where recovery is now: the prefetcher keeps the next segments coming.
+# The prefetcher is fetching it right now: waiting (at most 5 s) beats starting Python (~0.6 s) to
+# fetch it a second time.
+i=0
+while [ ! -f "$cache/$f" ] && [ -e "$cache/.fetching.$f" ] && [ $i -lt 250 ]; do
+    sleep 0.02
+    i=$((i + 1))
+done
+if [ -f "$cache/$f" ]; then
+    # Where recovery is now, noted before the move (a prefetcher that saw the file gone first would
+    # fetch it again): the prefetcher keeps the next segments coming.
     printf '%s\n' "$f" > "$cache/.wanted.$$" && mv -f "$cache/.wanted.$$" "$cache/.wanted"
-    exit 0
+    if mv "$cache/$f" "$p" 2>/dev/null; then
+        exit 0
+    fi
 fi
 exec "$@" "$f" "$p"

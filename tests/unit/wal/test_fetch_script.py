@@ -35,3 +35,28 @@ def test_anything_not_cached_runs_the_command_with_f_and_p_and_keeps_its_exit_co
     assert done.stdout.strip() == str(["00000002.history", str(tmp_path / "RECOVERYXLOG")])
     failing = _run(tmp_path, "000000010000000000000008", "/nonexistent/python")
     assert failing.returncode > 125  # command not found: PostgreSQL stops recovery, it does not end it
+
+
+def test_a_segment_the_prefetcher_is_fetching_is_waited_for_instead_of_fetched_again(tmp_path):
+    import threading
+    import time
+
+    cache = tmp_path / "restorable-prefetch"
+    cache.mkdir()
+    name = "000000010000000000000009"
+    (cache / f".fetching.{name}").touch()
+
+    def arrive() -> None:
+        time.sleep(0.3)
+        (cache / name).write_bytes(b"fetched meanwhile")
+        (cache / f".fetching.{name}").unlink()
+
+    threading.Thread(target=arrive).start()
+    done = _run(tmp_path, name, "false")  # the fallback would fail: it is not run
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "RECOVERYXLOG").read_bytes() == b"fetched meanwhile"
+    # A marker whose fetch never lands: the script gives up waiting and runs the command.
+    (cache / f".fetching.{name}").touch()
+    started = time.monotonic()
+    fallback = _run(tmp_path, name, sys.executable, "-c", "import sys; sys.exit(1)")
+    assert fallback.returncode == 1 and 4 < time.monotonic() - started < 8
