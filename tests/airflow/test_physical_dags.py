@@ -443,3 +443,32 @@ def test_the_pitr_drill_fails_naming_a_gap_a_foreign_timeline_and_a_stopped_arch
     time.sleep(RPO_OBJECTIVE + 2)
     problems, _ = failed_drill()
     assert any("RPO at drill time" in p and "past the objective" in p for p in problems), problems
+
+
+def test_restore_to_point_from_the_ui_plans_restores_paused_at_the_target_and_refuses_a_full_directory(physical_env):
+    from restorable.commands.base_backup import run_base_backup
+    from restorable.physical.server import remove_restored, stop_server
+
+    env = physical_env
+    env.start_archiver()  # no switcher: nothing but heartbeats writes, so the copy matches the manifest
+    base = run_base_backup(env.services(), "shop")
+    target_dir = env.server.base_dir / "ui_restore"
+    conf = {"database": "shop", "immediate": True, "target_dir": str(target_dir), "start": True}
+    run = env.dags["restore_to_point"].test(run_conf=conf)
+    try:
+        assert run.state == "success", states(run)
+        got = states(run)
+        assert got["approve_promotion"] == "skipped", got  # not promoted: nothing to approve
+        plan = xcom(run, "plan_restore", key="plan")
+        assert plan["base_backup"] == base.backup_id and plan["target"]["kind"] == "immediate"
+        report = xcom(run, "restore_to_point")
+        assert report["pg_verifybackup"] == "passed" and report["recovery"]["paused"] is True
+        assert report["comparison"]["ok"], report["comparison"]["differences"]
+    finally:
+        stop_server(target_dir, base)
+    refused = env.dags["restore_to_point"].test(run_conf=conf)  # the directory now holds the copy
+    try:
+        assert refused.state == "failed" and states(refused)["plan_restore"] == "failed"
+        assert (target_dir / "PG_VERSION").exists()  # untouched
+    finally:
+        remove_restored(target_dir)

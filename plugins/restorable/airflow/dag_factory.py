@@ -46,6 +46,8 @@ from restorable.airflow.operators.physical import (
     BaseBackupOperator,
     PhysicalPreflightOperator,
     PitrDrillOperator,
+    PlanPitrRestoreOperator,
+    RestoreToPointOperator,
     WalMonitorOperator,
 )
 from restorable.airflow.operators.restore import OverwriteApprovalOperator, PlanRestoreOperator
@@ -263,6 +265,89 @@ def build_pitr_drill_dag(
     return dag
 
 
+def build_pitr_restore_dag(config: RestorableConfig, *, config_path: str | None, args: dict[str, Any]) -> DAG | None:
+    """The manual point-in-time restore (``restorable restore DB --target-dir``) from the UI."""
+    ids = sorted(db.id for db in config.databases.values() if db.physical is not None and db.physical.enabled)
+    if not ids:
+        return None
+    text = {"type": ["null", "string"]}
+    params = {
+        "database": Param(ids[0], type="string", enum=ids, title="Database"),
+        "target_time": Param(
+            None, **text, title="Target time", description="ISO 8601 with an offset, e.g. 2026-12-03T14:05:00Z"
+        ),
+        "target_lsn": Param(None, **text, title="Target LSN", description="e.g. 0/3000148 (instead of a time)"),
+        "restore_point": Param(None, **text, title="Restore point", description="a pg_create_restore_point name"),
+        "immediate": Param(False, type="boolean", title="Only to the base backup's end"),
+        "target_dir": Param(
+            "/var/lib/postgresql/restore",
+            type="string",
+            pattern="^/",
+            title="Target directory",
+            description="New or empty directory on the worker (never written over)",
+        ),
+        "base_backup": Param(
+            None, **text, title="Base backup id", description="blank: the newest that ended before the target"
+        ),
+        "start": Param(True, type="boolean", title="Start it and wait for the target (paused there)"),
+        "promote": Param(
+            False,
+            type="boolean",
+            title="Promote at the target",
+            description="End recovery: a writable server (a second person approves it in the UI)",
+        ),
+    }
+    common = {"database_id": "{{ params.database }}", "config_path": config_path} | {
+        name: "{{ params." + name + " }}"
+        for name in (
+            "target_time",
+            "target_lsn",
+            "restore_point",
+            "immediate",
+            "target_dir",
+            "base_backup",
+            "start",
+            "promote",
+        )
+    }
+    with DAG(
+        dag_id="restore_to_point",
+        description="Restore a database's cluster to a moment (time, LSN or restore point) into a directory (manual)",
+        schedule=None,
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        default_args={**args, "retries": 0},
+        params=params,
+        tags=["restorable", "restore", "pitr", "manual"],
+        doc_md="Manual point-in-time restore: the newest base backup that ended before the target, its WAL from "
+        "the bucket, recovery paused at the target on a free port of the worker (127.0.0.1). A directory that is "
+        "not empty is refused; promoting the copy waits for a second person's approval. "
+        f"Runbook: `{config.alerts.runbook_url}/restore.md`.",
+    ) as dag:
+        plan = PlanPitrRestoreOperator(
+            task_id="plan_restore", approval_task_id="approve_promotion", restore_task_id="restore_to_point", **common
+        )
+        approve = OverwriteApprovalOperator(
+            task_id="approve_promotion",
+            database_id="{{ params.database }}",
+            subject="Approve promoting a point-in-time copy of {{ params.database }}",
+            body="**{{ dag_run.triggering_user_name }}** asks to restore `{{ params.database }}` into "
+            "`{{ params.target_dir }}` and **promote** it (a writable server). Approve only if you are not the "
+            "person who asked; no answer within the timeout rejects.",
+            response_timeout=APPROVAL_TIMEOUT,
+        )
+        restored = RestoreToPointOperator(
+            task_id="restore_to_point",
+            trigger_rule="none_failed_min_one_success",
+            execution_timeout=timedelta(hours=12),
+            **common,
+        )
+        plan >> [approve, restored]
+        approve >> restored
+    return dag
+
+
 def build_drill_dag(
     config: RestorableConfig, db: DatabaseConfig, *, config_path: str | None, args: dict[str, Any]
 ) -> DAG:
@@ -434,6 +519,9 @@ def build_dags(
                 build_pitr_drill_dag(config, db, config_path=config_path, args=args),
             ):
                 dags[dag.dag_id] = dag
+    pitr_restore = build_pitr_restore_dag(config, config_path=config_path, args=args)
+    if pitr_restore is not None:
+        dags[pitr_restore.dag_id] = pitr_restore
     for key, error in config.broken.items():
         dag = build_broken_entry_dag(key, error, args=args)
         dags[dag.dag_id] = dag

@@ -276,6 +276,32 @@ def fetch_environment(services: Services, identity: str) -> dict[str, str]:
 
 
 # -------------------------------------------------------------------------------- the whole
+def plan_restore_to_point(services: Services, request: PhysicalRestore, *, identity: str) -> dict[str, Any]:
+    """Everything ``restore_to_point`` decides before it writes: the base backup, the archive's reach,
+    the directory (new or empty). Refusals are raised here, for the UI's plan step."""
+    db = request.database_id
+    services.config.database(db)
+    base = choose_base(physical_bases(services, db), request.target, db, request.base_id)
+    timeline = int(request.timeline) if request.timeline and request.timeline.isdigit() else base.physical["timeline"]
+    archive = check_archive_reaches(services, base, request.target, timeline, identity)
+    if request.target_dir.exists() and (not request.target_dir.is_dir() or any(request.target_dir.iterdir())):
+        raise RestoreRefused(
+            f"--target-dir {request.target_dir} is not empty: a restore never writes over files it did not create",
+            database=db,
+            hint="Give a new or empty directory",
+        )
+    return {
+        "database_id": db,
+        "base_backup": base.backup_id,
+        "base_stop_time": base.physical["stop_time"],
+        "target": {"kind": request.target.kind, "value": request.target.value},
+        "target_dir": str(request.target_dir),
+        "timeline": timeline,
+        "archive": archive,
+        "promote": request.promote,
+    }
+
+
 def restore_to_point(
     services: Services,
     request: PhysicalRestore,

@@ -10,8 +10,10 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+from airflow.providers.standard.operators.branch import BranchMixIn
+
 from restorable.airflow.operators.backup import deterministic_backup_id
-from restorable.airflow.operators.base import RestorableOperator, run_info
+from restorable.airflow.operators.base import RestorableOperator, as_bool, run_info
 
 
 class PhysicalPreflightOperator(RestorableOperator):
@@ -148,3 +150,100 @@ class PitrDrillOperator(RestorableOperator):
             result.evidence_key,
         )
         return result.to_dict()
+
+
+def _pitr_request(op: Any) -> Any:
+    """The point-in-time restore the rendered Params describe (core objects; refusals are ConfigError)."""
+    from pathlib import Path
+
+    from restorable.exceptions import ConfigError
+    from restorable.physical.restore import PhysicalRestore
+    from restorable.physical.targets import parse_target
+
+    def given(value: Any) -> str | None:
+        text = "" if value is None else str(value).strip()
+        return None if text in ("", "None") else text
+
+    target_dir = given(op.target_dir)
+    if target_dir is None or not target_dir.startswith("/"):
+        raise ConfigError(f"target_dir {op.target_dir!r} must be an absolute directory on the worker")
+    target = parse_target(
+        time=given(op.target_time),
+        lsn=given(op.target_lsn),
+        xid=None,
+        name=given(op.restore_point),
+        immediate=as_bool(op.immediate),
+    )
+    return PhysicalRestore(
+        database_id=op.database_id,
+        target=target,
+        target_dir=Path(target_dir),
+        base_id=given(op.base_backup),
+        start=as_bool(op.start) or as_bool(op.promote),
+        promote=as_bool(op.promote),
+    )
+
+
+class _PitrParams:
+    template_fields = (
+        "database_id",
+        "target_time",
+        "target_lsn",
+        "restore_point",
+        "immediate",
+        "target_dir",
+        "base_backup",
+        "start",
+        "promote",
+    )
+
+    def _keep(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        for name in self.template_fields[1:]:
+            setattr(self, name, kwargs.pop(name, None))
+        return kwargs
+
+
+class PlanPitrRestoreOperator(_PitrParams, RestorableOperator, BranchMixIn):
+    """Decide a point-in-time restore before it writes (base backup, archive reach, an empty
+    directory); branch to the approval when the copy is to be promoted (a writable server that could
+    be taken for production), straight to the restore when not."""
+
+    inherits_from_skipmixin = True
+    ui_color = "#f5d6d6"
+
+    def __init__(self, *, approval_task_id: str, restore_task_id: str, **kwargs: Any) -> None:
+        super().__init__(**self._keep(kwargs))
+        self.approval_task_id = approval_task_id
+        self.restore_task_id = restore_task_id
+
+    def execute(self, context: Any) -> Any:
+        from restorable.physical.restore import plan_restore_to_point
+
+        request = _pitr_request(self)
+        plan = plan_restore_to_point(self.services, request, identity=self.services.identity())
+        context["ti"].xcom_push(key="plan", value=plan)
+        return self.do_branch(context, self.approval_task_id if request.promote else self.restore_task_id)
+
+
+class RestoreToPointOperator(_PitrParams, RestorableOperator):
+    """Restore the chosen base backup into the directory and recover it to the target (``--start``)."""
+
+    ui_color = "#f0e0c8"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**self._keep(kwargs))
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from restorable.physical.restore import restore_to_point
+
+        report = restore_to_point(self.services, _pitr_request(self), identity=self.services.identity())
+        recovery = report.get("recovery") or {}
+        self.log.info(
+            "point-in-time restore done database=%s base=%s target_dir=%s last_commit=%s port=%s",
+            self.database_id,
+            report["base_backup"],
+            report["target_dir"],
+            recovery.get("last_replayed_commit"),
+            report["port"],
+        )
+        return report
