@@ -437,6 +437,10 @@ def test_the_pitr_drill_proves_the_heartbeats_up_to_its_moment_and_records_evide
     assert result["rto_seconds"] > 0 and result["wal_files_replayed"] >= 1
     evidence = store.get_json(result["evidence_key"])
     assert evidence["ok"] is True and evidence["target"] == result["target"]
+    # GX against the newest backup's facts (no logical backup here: the base backup's own), reported.
+    validation = evidence["validation"]
+    assert validation["reference_backup"] and "error" not in validation, validation
+    assert validation["found_rows"] > 0
     assert list(work.iterdir()) == []  # the throwaway copy is gone
 
 
