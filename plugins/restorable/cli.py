@@ -139,16 +139,20 @@ def cmd_backup(args: argparse.Namespace, services: Services) -> int:
     """A backup is done once its stored bytes were read back and matched (``--no-verify``: once committed)."""
     from restorable.commands.backup import run_backup
     from restorable.commands.verify import verify_backup
+    from restorable.metrics import backup_figures, observed, verify_figures
 
     progress = Progress(f"backup {args.database}")
-    manifest = run_backup(services, args.database, on_progress=progress)
+    with observed(services, "backup", args.database) as run:
+        manifest = run_backup(services, args.database, on_progress=progress)
+        run.figures.update(backup_figures(manifest))
     progress.finish()
     s = manifest.summary()
     checked = "not read back (--no-verify)"
     if not args.no_verify:
         t0 = time.monotonic()
         # Raises IntegrityError (exit 6) on a mismatch, after recording it beside the backup.
-        verify_backup(services, args.database, manifest.backup_id)
+        with observed(services, "verify", args.database) as run:
+            run.figures.update(verify_figures(verify_backup(services, args.database, manifest.backup_id)))
         s["verify_seconds"] = round(time.monotonic() - t0, 3)
         checked = f"read back and matched in {s['verify_seconds']} s"
     s["verified"] = not args.no_verify
@@ -209,8 +213,11 @@ def cmd_list(args: argparse.Namespace, services: Services) -> int:
 
 def cmd_verify(args: argparse.Namespace, services: Services) -> int:
     from restorable.commands.verify import verify_backup
+    from restorable.metrics import observed, verify_figures
 
-    result = verify_backup(services, args.database, args.backup_id, deep=args.deep, identity=_identity(args))
+    with observed(services, "verify", args.database) as run:
+        result = verify_backup(services, args.database, args.backup_id, deep=args.deep, identity=_identity(args))
+        run.figures.update(verify_figures(result))
     _emit(
         args,
         result,
@@ -290,15 +297,20 @@ def cmd_drill(args: argparse.Namespace, services: Services) -> int:
     if args.target:
         target_connection(services, args.target)  # a URL holding a password is refused here
 
+    from restorable.metrics import drill_figures, observed
+
     progress = Progress(f"drill {args.database}")
-    result = run_drill(
-        services,
-        args.database,
-        args.backup_id,
-        target_conn_id=args.target,
-        identity=_identity(args),
-        on_progress=progress,
-    )
+    with observed(services, "drill", args.database) as run:
+        result = run_drill(
+            services,
+            args.database,
+            args.backup_id,
+            target_conn_id=args.target,
+            identity=_identity(args),
+            on_progress=progress,
+        )
+        run.figures.update(drill_figures(result.evidence, result.validation))
+        run.failed = not result.ok
     progress.finish()
     _emit(args, result.to_dict(), _drill_text(result))
     error = result.error()
