@@ -108,6 +108,10 @@ def _parser() -> argparse.ArgumentParser:
     add_wal_parsers(sub)
     add_pitr_parsers(sub)
 
+    ex = sub.add_parser("exporter", help="serve freshness metrics computed from the bucket on /metrics (Prometheus)")
+    ex.add_argument("--port", type=int, default=9464, help="port to listen on (default 9464)")
+    ex.add_argument("--bind", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+
     k = sub.add_parser("keygen", help="generate an age key pair (identity to a 0600 file, public key printed)")
     k.add_argument("output", type=Path, help="where to write the identity (must not exist)")
     return p
@@ -364,6 +368,23 @@ def cmd_lifecycle(args: argparse.Namespace, services: Services) -> int:
     return failure.exit_code
 
 
+def cmd_exporter(args: argparse.Namespace, services: Services) -> int:
+    """Serve until stopped; SIGINT or SIGTERM ends it with 0 (nothing to clean up)."""
+    from restorable.exporter import serve
+
+    try:
+        server, _ = serve(services, port=args.port, bind=args.bind)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {args.bind}:{args.port}: {exc.strerror}") from None
+    print(f"restorable exporter: serving http://{args.bind}:{server.server_port}/metrics", file=sys.stderr, flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        server.shutdown()
+        return 0
+
+
 def cmd_keygen(args: argparse.Namespace) -> int:
     import os
 
@@ -395,6 +416,7 @@ COMMANDS = {
     "drill": cmd_drill,
     "hold": cmd_hold,
     "lifecycle": cmd_lifecycle,
+    "exporter": cmd_exporter,
     "wal-archiver": lambda args, services: _wal("cmd_wal_archiver", args, services),
     "wal-status": lambda args, services: _wal("cmd_wal_status", args, services),
     "verify-wal": lambda args, services: _wal("cmd_verify_wal", args, services),
