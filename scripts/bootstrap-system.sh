@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system programs Restorable drives, when they are missing: PostgreSQL 15 server and
-# client tools, MariaDB server and client, the age CLI (restores by hand), zstd, and Chromium
-# (only for the UI screenshot). As root it uses apt-get; otherwise it prints the exact command.
+# client tools, MariaDB server and client, the age CLI (restores by hand), zstd, Prometheus with its
+# Pushgateway and Alertmanager (promtool checks the alert rules), and Chromium (only for the UI screenshot). As root it uses apt-get; otherwise it prints the exact command.
 set -euo pipefail
 
 missing=()
@@ -20,6 +20,9 @@ need mariadb-server mariadbd mariadb-install-db
 need mariadb-client mariadb mariadb-dump
 need age age
 need zstd zstd
+need prometheus prometheus promtool
+need prometheus-pushgateway prometheus-pushgateway
+need prometheus-alertmanager prometheus-alertmanager amtool
 [[ ${RESTORABLE_SKIP_CHROMIUM:-} == 1 ]] || need chromium chromium
 
 if [[ ${#missing[@]} -eq 0 ]]; then
