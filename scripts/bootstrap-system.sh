@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the system programs Restorable drives, when they are missing: PostgreSQL 15 server and
 # client tools, MariaDB server and client, the age CLI (restores by hand), zstd, pgBackRest (only
-# for the benchmark's physical row), and Chromium (only for the UI screenshot). As root it uses apt-get; otherwise it prints the exact command.
+# for the benchmark's physical row), Prometheus with its Pushgateway and Alertmanager (promtool checks
+# the alert rules), and Chromium (only for the UI screenshot). As root it uses apt-get; otherwise it
+# prints the exact command.
 set -euo pipefail
 
 missing=()
@@ -21,6 +23,9 @@ need mariadb-client mariadb mariadb-dump
 need age age
 need zstd zstd
 need pgbackrest pgbackrest
+need prometheus prometheus promtool
+need prometheus-pushgateway prometheus-pushgateway
+need prometheus-alertmanager prometheus-alertmanager amtool
 [[ ${RESTORABLE_SKIP_CHROMIUM:-} == 1 ]] || need chromium chromium
 
 if [[ ${#missing[@]} -eq 0 ]]; then

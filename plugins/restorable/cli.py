@@ -108,6 +108,10 @@ def _parser() -> argparse.ArgumentParser:
     add_wal_parsers(sub)
     add_pitr_parsers(sub)
 
+    ex = sub.add_parser("exporter", help="serve freshness metrics computed from the bucket on /metrics (Prometheus)")
+    ex.add_argument("--port", type=int, default=9464, help="port to listen on (default 9464)")
+    ex.add_argument("--bind", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+
     k = sub.add_parser("keygen", help="generate an age key pair (identity to a 0600 file, public key printed)")
     k.add_argument("output", type=Path, help="where to write the identity (must not exist)")
     return p
@@ -139,16 +143,20 @@ def cmd_backup(args: argparse.Namespace, services: Services) -> int:
     """A backup is done once its stored bytes were read back and matched (``--no-verify``: once committed)."""
     from restorable.commands.backup import run_backup
     from restorable.commands.verify import verify_backup
+    from restorable.metrics import backup_figures, observed, verify_figures
 
     progress = Progress(f"backup {args.database}")
-    manifest = run_backup(services, args.database, on_progress=progress)
+    with observed(services, "backup", args.database) as run:
+        manifest = run_backup(services, args.database, on_progress=progress)
+        run.figures.update(backup_figures(manifest))
     progress.finish()
     s = manifest.summary()
     checked = "not read back (--no-verify)"
     if not args.no_verify:
         t0 = time.monotonic()
         # Raises IntegrityError (exit 6) on a mismatch, after recording it beside the backup.
-        verify_backup(services, args.database, manifest.backup_id)
+        with observed(services, "verify", args.database) as run:
+            run.figures.update(verify_figures(verify_backup(services, args.database, manifest.backup_id)))
         s["verify_seconds"] = round(time.monotonic() - t0, 3)
         checked = f"read back and matched in {s['verify_seconds']} s"
     s["verified"] = not args.no_verify
@@ -209,8 +217,11 @@ def cmd_list(args: argparse.Namespace, services: Services) -> int:
 
 def cmd_verify(args: argparse.Namespace, services: Services) -> int:
     from restorable.commands.verify import verify_backup
+    from restorable.metrics import observed, verify_figures
 
-    result = verify_backup(services, args.database, args.backup_id, deep=args.deep, identity=_identity(args))
+    with observed(services, "verify", args.database) as run:
+        result = verify_backup(services, args.database, args.backup_id, deep=args.deep, identity=_identity(args))
+        run.figures.update(verify_figures(result))
     _emit(
         args,
         result,
@@ -290,15 +301,20 @@ def cmd_drill(args: argparse.Namespace, services: Services) -> int:
     if args.target:
         target_connection(services, args.target)  # a URL holding a password is refused here
 
+    from restorable.metrics import drill_figures, observed
+
     progress = Progress(f"drill {args.database}")
-    result = run_drill(
-        services,
-        args.database,
-        args.backup_id,
-        target_conn_id=args.target,
-        identity=_identity(args),
-        on_progress=progress,
-    )
+    with observed(services, "drill", args.database) as run:
+        result = run_drill(
+            services,
+            args.database,
+            args.backup_id,
+            target_conn_id=args.target,
+            identity=_identity(args),
+            on_progress=progress,
+        )
+        run.figures.update(drill_figures(result.evidence, result.validation))
+        run.failed = not result.ok
     progress.finish()
     _emit(args, result.to_dict(), _drill_text(result))
     error = result.error()
@@ -352,6 +368,23 @@ def cmd_lifecycle(args: argparse.Namespace, services: Services) -> int:
     return failure.exit_code
 
 
+def cmd_exporter(args: argparse.Namespace, services: Services) -> int:
+    """Serve until stopped; SIGINT or SIGTERM ends it with 0 (nothing to clean up)."""
+    from restorable.exporter import serve
+
+    try:
+        server, _ = serve(services, port=args.port, bind=args.bind)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {args.bind}:{args.port}: {exc.strerror}") from None
+    print(f"restorable exporter: serving http://{args.bind}:{server.server_port}/metrics", file=sys.stderr, flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        server.shutdown()
+        return 0
+
+
 def cmd_keygen(args: argparse.Namespace) -> int:
     import os
 
@@ -383,6 +416,7 @@ COMMANDS = {
     "drill": cmd_drill,
     "hold": cmd_hold,
     "lifecycle": cmd_lifecycle,
+    "exporter": cmd_exporter,
     "wal-archiver": lambda args, services: _wal("cmd_wal_archiver", args, services),
     "wal-status": lambda args, services: _wal("cmd_wal_status", args, services),
     "verify-wal": lambda args, services: _wal("cmd_verify_wal", args, services),

@@ -66,6 +66,22 @@ class AlertsConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    """``metrics``: where runs push their figures, and the freshness objectives the exporter publishes."""
+
+    #: A Prometheus Pushgateway (``http://host:9091``); None: runs push nothing.
+    pushgateway_url: str | None = None
+    job: str = "restorable"
+    push_timeout_seconds: int = 5
+    #: ``restorable exporter`` reads the bucket at most once per this many seconds (a scrape storm hits the cache).
+    cache_seconds: int = 30
+    #: Objectives the alert rules compare the exporter's ages with (per database, as gauges).
+    max_backup_age: timedelta = timedelta(hours=26)
+    max_verified_age: timedelta = timedelta(hours=26)
+    max_drill_age: timedelta = timedelta(days=8)
+
+
+@dataclass(frozen=True)
 class SmokeQuery:
     """A query the application runs, run by the drill as the application's role on the restored copy."""
 
@@ -176,6 +192,7 @@ class RestorableConfig:
     databases: dict[str, DatabaseConfig]
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     lifecycle: Mapping[str, Any] = field(default_factory=dict)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
     #: Database entries that did not validate, by their id (or ``databases_<index>`` when the id
     #: itself is unusable). One mistake must not take the other databases' backups down: these
     #: are left out of ``databases`` and each becomes a DAG that fails with its error.
@@ -494,6 +511,9 @@ def parse_config(data: Any, path: Path, environ: Mapping[str, str] | None = None
         af.check_unknown()
     lifecycle = top.raw("lifecycle", {}) or {}
     _check_orphan_min_age(lifecycle, path)
+    from restorable.config_metrics import parse_metrics
+
+    metrics = parse_metrics(top.raw("metrics", None), f"{path}: metrics", env)
     entries = top.raw("databases", required=True)
     if not isinstance(entries, list) or not entries:
         raise ConfigError(f"{path}: databases must be a non-empty list")
@@ -509,7 +529,7 @@ def parse_config(data: Any, path: Path, environ: Mapping[str, str] | None = None
             continue
         databases[db.id] = db
     top.check_unknown()
-    return RestorableConfig(path, storage, encryption, databases, alerts, lifecycle, broken)
+    return RestorableConfig(path, storage, encryption, databases, alerts, lifecycle, metrics=metrics, broken=broken)
 
 
 def _broken_key(entry: Any, index: int, databases: Mapping[str, Any], broken: Mapping[str, Any]) -> str:

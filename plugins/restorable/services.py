@@ -17,6 +17,7 @@ from restorable.exceptions import ConfigError
 from restorable.repository.catalog import Catalog
 
 if TYPE_CHECKING:
+    from restorable.metrics import MetricsSink
     from restorable.storage.protocol import Store
 
 Duty = Literal["backup", "lifecycle", "restore"]
@@ -29,6 +30,8 @@ class Services:
     resolve: Resolver = field(default=resolve_connection)
     #: Builds a boto3 S3 client from an AWS connection (overridable, e.g. by an Airflow hook).
     s3_client_factory: Callable[[ConnectionInfo], Any] | None = None
+    #: Where runs report their figures (default: the config's Pushgateway, else nowhere).
+    metrics_sink: MetricsSink | None = None
 
     def storage_conn_id(self, duty: Duty) -> str:
         storage = self.config.storage
@@ -57,6 +60,13 @@ class Services:
             max_in_flight=storage.max_in_flight,
             max_attempts=storage.max_attempts,
         )
+
+    def metrics(self) -> MetricsSink:
+        if self.metrics_sink is None:
+            from restorable.metrics import sink_for
+
+            self.metrics_sink = sink_for(self.config.metrics)
+        return self.metrics_sink
 
     def catalog(self, duty: Duty = "backup") -> Catalog:
         return Catalog(self.store(duty), self.config.storage.prefix)

@@ -348,3 +348,43 @@ def test_a_wrong_monitor_field_or_deadline_is_named(entry, message):
         data["databases"][0].update(entry)
     data["databases"][0]["physical"] = physical
     assert message in error_for(data)
+
+
+def test_metrics_block_is_optional_and_pushes_nowhere_by_default():
+    config = parse_config(base(), Path("include/restorable.yaml"), {})
+    assert config.metrics.pushgateway_url is None
+    assert config.metrics.job == "restorable"
+    assert config.metrics.max_drill_age.days == 8
+
+
+def test_metrics_block_is_read():
+    data = {
+        **base(),
+        "metrics": {
+            "pushgateway_url": "http://127.0.0.1:9091/",
+            "job": "backups",
+            "cache_seconds": 5,
+            "max_backup_age": "2h",
+        },
+    }
+    metrics = parse_config(data, Path("include/restorable.yaml"), {}).metrics
+    assert metrics.pushgateway_url == "http://127.0.0.1:9091"
+    assert (metrics.job, metrics.cache_seconds, metrics.max_backup_age.total_seconds()) == ("backups", 5, 7200)
+
+
+@pytest.mark.parametrize(
+    ("metrics", "named"),
+    [
+        ({"pushgateway_url": "ftp://gw:9091"}, "metrics.pushgateway_url: 'ftp://gw:9091' is not an http(s) URL"),
+        ({"pushgateway_url": "http://u:hunter2@gw:9091"}, "metrics.pushgateway_url: the URL holds credentials"),
+        ({"job": "a/b"}, "metrics.job: 'a/b' is not a job name"),
+        ({"cache_seconds": -1}, "metrics.cache_seconds: -1 is out of range"),
+        ({"max_drill_age": "soon"}, "metrics.max_drill_age: 'soon' is not a duration"),
+        ({"pushgateway": "http://gw:9091"}, "metrics: unknown field(s) pushgateway"),
+    ],
+)
+def test_metrics_mistakes_are_named(metrics, named):
+    message = error_for({**base(), "metrics": metrics})
+    assert named in message
+    assert "include/restorable.yaml" in message
+    assert "hunter2" not in message

@@ -60,11 +60,15 @@ def cmd_base_backup(args: argparse.Namespace, services: Services) -> int:
     from restorable.cli import _emit
     from restorable.commands.base_backup import run_base_backup
     from restorable.commands.verify import verify_backup
+    from restorable.metrics import backup_figures, observed, verify_figures
 
-    manifest = run_base_backup(services, args.database)
+    with observed(services, "base_backup", args.database) as run:
+        manifest = run_base_backup(services, args.database)
+        run.figures.update(backup_figures(manifest))
     s = manifest.summary()
     if not args.no_verify:
-        verify_backup(services, args.database, manifest.backup_id)
+        with observed(services, "verify", args.database) as run:
+            run.figures.update(verify_figures(verify_backup(services, args.database, manifest.backup_id)))
     s["verified"] = not args.no_verify
     s["wal"] = manifest.wal
     _emit(
@@ -127,19 +131,22 @@ def cmd_restore_to_point(args: argparse.Namespace, services: Services, identity:
 
 def cmd_pitr_drill(args: argparse.Namespace, services: Services) -> int:
     from restorable.cli import _emit, _identity
+    from restorable.metrics import observed, pitr_drill_figures
     from restorable.physical.drill import run_pitr_drill
     from restorable.physical.targets import parse_target
 
     wanted = None
     if args.time:
         wanted = parse_target(time=args.time, lsn=None, xid=None, name=None, immediate=False).time
-    result = run_pitr_drill(
-        services,
-        args.database,
-        identity=_identity(args) or services.identity(),
-        target_time=wanted,
-        work_dir=args.work_dir,
-    )
+    with observed(services, "pitr_drill", args.database) as run:
+        result = run_pitr_drill(
+            services,
+            args.database,
+            identity=_identity(args) or services.identity(),
+            target_time=wanted,
+            work_dir=args.work_dir,
+        )
+        run.figures.update(pitr_drill_figures(result.figures, result.ok))
     f = result.figures
     _emit(
         args,

@@ -47,10 +47,13 @@ class BackupOperator(RestorableOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         from restorable.commands.backup import run_backup
+        from restorable.metrics import backup_figures
 
         backup_id = deterministic_backup_id(context)
         self.resolved_backup_id = backup_id
-        manifest = run_backup(self.services, self.database_id, backup_id=backup_id, run=run_info(context))
+        with self.observed(context, "backup") as run:
+            manifest = run_backup(self.services, self.database_id, backup_id=backup_id, run=run_info(context))
+            run.figures.update(backup_figures(manifest))
         summary = manifest.summary()
         self.log.info(
             "backup committed database=%s backup=%s plain_bytes=%s stored_bytes=%s seconds=%s",
@@ -75,9 +78,12 @@ class VerifyChecksumOperator(RestorableOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         from restorable.commands.verify import verify_backup
+        from restorable.metrics import verify_figures
 
         self.resolved_backup_id = self.backup_id
-        result = verify_backup(self.services, self.database_id, self.backup_id, deep=self.deep)
+        with self.observed(context, "verify") as run:
+            result = verify_backup(self.services, self.database_id, self.backup_id, deep=self.deep)
+            run.figures.update(verify_figures(result))
         return {
             k: result.get(k)
             for k in ("backup_id", "kind", "ok", "found_stored_sha256", "stored_bytes", "seconds", "record_key")

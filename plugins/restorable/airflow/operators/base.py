@@ -77,6 +77,13 @@ class RestorableOperator(BaseOperator):
     def database(self):
         return self.services.config.database(self.database_id)
 
+    def observed(self, context: Any, kind: str):
+        """Report this task's run to the configured metrics sink when it ends (``restorable.metrics``)."""
+        from restorable.metrics import observed
+
+        attempt = getattr(context["ti"], "try_number", None) or 1
+        return observed(self.services, kind, self.database_id, attempt=attempt, max_attempts=(self.retries or 0) + 1)
+
     def on_kill(self) -> None:
         """Stop the running duty cleanly when Airflow stops the task.
 

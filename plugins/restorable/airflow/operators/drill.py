@@ -66,6 +66,7 @@ class RecordDrillEvidenceOperator(RestorableOperator):
 
     def execute(self, context: Any) -> dict[str, Any] | None:
         from restorable.commands.drill import record_evidence
+        from restorable.metrics import drill_figures
 
         ti = context["ti"]
         picked = ti.xcom_pull(task_ids=self.pick_task_id)
@@ -73,16 +74,22 @@ class RecordDrillEvidenceOperator(RestorableOperator):
             self.log.warning("no backup was picked; nothing to record database=%s", self.database_id)
             return None
         self.resolved_backup_id = picked["backup_id"]
-        return record_evidence(
-            self.services,
-            self.database_id,
-            picked,
-            ti.xcom_pull(task_ids=self.restore_task_id, key="summary"),
-            ti.xcom_pull(task_ids=self.validate_task_id, key="summary"),
-            run=run_info(context),
-            restore_step=self.restore_task_id,
-            validate_step=self.validate_task_id,
-        )
+        validation = ti.xcom_pull(task_ids=self.validate_task_id, key="summary")
+        # The drill's verdict and figures are reported here, where its evidence is complete.
+        with self.observed(context, "drill") as run:
+            evidence = record_evidence(
+                self.services,
+                self.database_id,
+                picked,
+                ti.xcom_pull(task_ids=self.restore_task_id, key="summary"),
+                validation,
+                run=run_info(context),
+                restore_step=self.restore_task_id,
+                validate_step=self.validate_task_id,
+            )
+            run.figures.update(drill_figures(evidence, validation))
+            run.failed = not evidence["ok"]
+        return evidence
 
 
 class DropScratchDatabaseOperator(RestorableOperator):

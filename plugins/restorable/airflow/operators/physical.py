@@ -41,11 +41,14 @@ class BaseBackupOperator(RestorableOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         from restorable.commands.base_backup import run_base_backup
+        from restorable.metrics import backup_figures
 
         # Same DAG run, same id: a retry finds its committed base backup instead of taking another.
         backup_id = deterministic_backup_id(context)
         self.resolved_backup_id = backup_id
-        manifest = run_base_backup(self.services, self.database_id, backup_id=backup_id, run=run_info(context))
+        with self.observed(context, "base_backup") as run:
+            manifest = run_base_backup(self.services, self.database_id, backup_id=backup_id, run=run_info(context))
+            run.figures.update(backup_figures(manifest))
         summary = manifest.summary()
         self.log.info(
             "base backup committed database=%s backup=%s stored_bytes=%s stop_lsn=%s seconds=%s",
@@ -138,9 +141,13 @@ class PitrDrillOperator(RestorableOperator):
         # A scheduled or backfilled run drills the base backup current at its date; a manual one the newest.
         manual = str(getattr(dag_run, "run_type", "")).lower().endswith("manual")
         as_of = None if manual or wanted is not None else context.get("logical_date")
-        result = run_pitr_drill(
-            self.services, self.database_id, identity=self.services.identity(), target_time=wanted, as_of=as_of
-        )
+        from restorable.metrics import pitr_drill_figures
+
+        with self.observed(context, "pitr_drill") as run:
+            result = run_pitr_drill(
+                self.services, self.database_id, identity=self.services.identity(), target_time=wanted, as_of=as_of
+            )
+            run.figures.update(pitr_drill_figures(result.figures, result.ok))
         self.log.info(
             "pitr drill passed database=%s base=%s target=%s rto_seconds=%s evidence=%s",
             self.database_id,
