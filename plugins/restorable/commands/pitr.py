@@ -26,6 +26,10 @@ def add_parsers(sub: Any) -> None:
     )
     pd.add_argument("database")
     pd.add_argument("--time", help="drill around this moment (ISO 8601 with offset; default: a random one)")
+    pd.add_argument(
+        "--as-of",
+        help="drill as a run of this date would (a backfill): the base backup current then, a moment before it",
+    )
     pd.add_argument("--work-dir", type=Path, help="where the throwaway copy goes (default: $TMPDIR)")
     pd.add_argument("--identity-file", type=Path, help="age identity file (default: the identity connection)")
     pd.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print the result as JSON")
@@ -135,9 +139,11 @@ def cmd_pitr_drill(args: argparse.Namespace, services: Services) -> int:
     from restorable.physical.drill import run_pitr_drill
     from restorable.physical.targets import parse_target
 
-    wanted = None
+    wanted = as_of = None
     if args.time:
         wanted = parse_target(time=args.time, lsn=None, xid=None, name=None, immediate=False).time
+    if args.as_of:
+        as_of = parse_target(time=args.as_of, lsn=None, xid=None, name=None, immediate=False).time
     with observed(services, "pitr_drill", args.database) as run:
         result = run_pitr_drill(
             services,
@@ -145,6 +151,7 @@ def cmd_pitr_drill(args: argparse.Namespace, services: Services) -> int:
             identity=_identity(args) or services.identity(),
             target_time=wanted,
             work_dir=args.work_dir,
+            as_of=as_of,
         )
         run.figures.update(pitr_drill_figures(result.figures, result.ok))
     f = result.figures

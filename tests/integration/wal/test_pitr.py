@@ -443,6 +443,21 @@ def test_the_pitr_drill_proves_the_heartbeats_up_to_its_moment_and_records_evide
     assert validation["found_rows"] > 0
     assert list(work.iterdir()) == []  # the throwaway copy is gone
 
+    # A backfilled run of a date before the newest base backup drills the base backup current then.
+    catalog = chain.services.catalog("restore")
+    manifests = [catalog.read_manifest(chain.database_id, b) for b in catalog.backup_ids(chain.database_id)]
+    bases = sorted((m for m in manifests if m.kind == "physical"), key=lambda m: m.physical["stop_time"])
+    older, newest = bases[-2], bases[-1]
+    assert result["base_backup"] == newest.backup_id
+    as_of = parse_iso(newest.physical["stop_time"]) - timedelta(seconds=1)
+    done = chain.run_cli(
+        "pitr-drill", chain.database_id, "--as-of", as_of.isoformat(), "--work-dir", str(work), "--json", timeout=300
+    )
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    backfilled = json.loads(done.stdout)
+    assert backfilled["base_backup"] == older.backup_id
+    assert parse_iso(older.physical["stop_time"]) < parse_iso(backfilled["target"]) <= as_of
+
 
 def test_a_cluster_with_a_tablespace_gives_one_object_per_tablespace_and_restores_it_elsewhere(chain, history, pitr_pg):
     """Last: from here on the cluster has a tablespace (pg_basebackup cannot stream it: staged)."""
