@@ -28,7 +28,7 @@ venv: $(VENV)/.installed
 test: bootstrap venv
 	$(VENV)/bin/pytest -q --durations=15 tests
 
-test-unit: venv
+test-unit: bootstrap venv
 	$(VENV)/bin/pytest -q -m "not integration and not airflow" tests
 
 demo: bootstrap venv

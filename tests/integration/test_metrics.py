@@ -118,7 +118,7 @@ def test_the_exporter_reports_a_backup_its_verification_and_its_drill(pg_cli_cha
 def pushgateway(tmp_path):
     binary = shutil.which("prometheus-pushgateway")
     if binary is None:
-        pytest.skip("prometheus-pushgateway is not installed (scripts/bootstrap-system.sh installs it)")
+        pytest.fail("prometheus-pushgateway is not installed: run make bootstrap (scripts/bootstrap-system.sh)")
     port = free_port()
     proc = subprocess.Popen(
         [binary, f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],

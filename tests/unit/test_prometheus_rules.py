@@ -35,7 +35,7 @@ def rules() -> list[dict]:
 def tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
-        pytest.skip(f"{name} is not installed (scripts/bootstrap-system.sh installs Debian's prometheus packages)")
+        pytest.fail(f"{name} is not installed: run make bootstrap (it installs Debian's prometheus packages)")
     return path
 
 

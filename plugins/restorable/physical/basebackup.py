@@ -225,18 +225,23 @@ def _replication_args(conn: ConnectionInfo) -> list[str]:
     return args
 
 
-@contextmanager
-def run_pg_basebackup(conn: ConnectionInfo, facts: ServerFacts, label: str) -> Iterator[RunningBaseBackup]:
-    """``pg_basebackup`` streaming its tar; stopped (and its password gone) when the block ends."""
+def _checked_tool(conn: ConnectionInfo, facts: ServerFacts) -> tuple[str, str]:
+    """The ``pg_basebackup`` that fits the server, once the server can give a restorable base backup."""
     if problems := physical_problems(facts):
         raise ConfigError(
             "the server cannot give a restorable base backup: " + "; ".join(problems),
             database=conn.schema,
             hint="Fix the settings named, then run the base backup again",
         )
-    tool, version = PostgresEngine.client_tool(
+    return PostgresEngine.client_tool(
         "pg_basebackup", {"server_version": facts.server_version, "server_version_num": facts.server_version_num}
     )
+
+
+@contextmanager
+def run_pg_basebackup(conn: ConnectionInfo, facts: ServerFacts, label: str) -> Iterator[RunningBaseBackup]:
+    """``pg_basebackup`` streaming its tar; stopped (and its password gone) when the block ends."""
+    tool, version = _checked_tool(conn, facts)
     with ExitStack() as stack:
         passfile = stack.enter_context(pg_tools.password_file(conn))
         args = [
@@ -321,15 +326,7 @@ def stage_pg_basebackup(
     import shutil
     import tempfile
 
-    if problems := physical_problems(facts):
-        raise ConfigError(
-            "the server cannot give a restorable base backup: " + "; ".join(problems),
-            database=conn.schema,
-            hint="Fix the settings named, then run the base backup again",
-        )
-    tool, version = PostgresEngine.client_tool(
-        "pg_basebackup", {"server_version": facts.server_version, "server_version_num": facts.server_version_num}
-    )
+    tool, version = _checked_tool(conn, facts)
     staging = Path(tempfile.mkdtemp(prefix="restorable-basebackup-", dir=staging_root))
     try:
         target = staging / "out"

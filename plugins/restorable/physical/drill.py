@@ -199,6 +199,14 @@ def run_pitr_drill(
     return result
 
 
+def _copy_of(services: Services, database_id: str, port: int) -> tuple[Any, Any]:
+    """The source's connection, and the same login on the drill's copy (127.0.0.1:``port``)."""
+    from dataclasses import replace
+
+    source = services.resolve(services.config.database(database_id).conn_id)
+    return source, replace(source, conn_type="postgres", host="127.0.0.1", port=port, extra={})
+
+
 def _validate_copy(services: Services, database_id: str, base: Any, port: int) -> dict[str, Any]:
     """Great Expectations on the copy, against the newest logical backup's counts and schema (else the
     base backup's own): reported, not failed, since the data changed between that backup and T."""
@@ -212,16 +220,7 @@ def _validate_copy(services: Services, database_id: str, base: Any, port: int) -
         reference = services.catalog("restore").pick(database_id).backup_id
     except NoBackup:
         reference = base.backup_id
-    source = services.resolve(services.config.database(database_id).conn_id)
-    copy = type(source)(
-        source.conn_id,
-        "postgres",
-        host="127.0.0.1",
-        port=port,
-        login=source.login,
-        password=source.password,
-        schema=source.schema,
-    )
+    source, copy = _copy_of(services, database_id, port)
     try:
         result = validate_restore(services, database_id, reference, target=copy, database=source.schema or "postgres")
     except RestorableError as exc:
@@ -238,16 +237,7 @@ def _validate_copy(services: Services, database_id: str, base: Any, port: int) -
 
 
 def _promote_copy(services: Services, database_id: str, port: int, timeout: float = 60) -> None:
-    source = services.resolve(services.config.database(database_id).conn_id)
-    copy = type(source)(
-        source.conn_id,
-        "postgres",
-        host="127.0.0.1",
-        port=port,
-        login=source.login,
-        password=source.password,
-        schema=source.schema,
-    )
+    source, copy = _copy_of(services, database_id, port)
     with connect(copy, PostgresEngine.database_of(source)) as pg:
         pg.execute("SELECT pg_wal_replay_resume()")
         deadline = time.monotonic() + timeout
@@ -295,16 +285,7 @@ def _prove(
     recovery: dict[str, Any],
 ) -> list[str]:
     """Exactness: the copy's heartbeat ids against the source's, the replay's last commit against T."""
-    source = services.resolve(services.config.database(database_id).conn_id)
-    copy = type(source)(
-        source.conn_id,
-        "postgres",
-        host="127.0.0.1",
-        port=port,
-        login=source.login,
-        password=source.password,
-        schema=source.schema,
-    )
+    source, copy = _copy_of(services, database_id, port)
     with connect(copy, PostgresEngine.database_of(source)) as pg:
         found = {int(r[0]) for r in pg.execute(f"SELECT id FROM {SCHEMA}.{TABLE}")}
     oldest = beats[0][0]
