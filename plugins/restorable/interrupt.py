@@ -8,6 +8,11 @@ tools, abort the multipart upload, drop the database a restore created, remove t
 
 Only the first signal raises: a second one while the clean-up runs is logged and ignored, so the
 clean-up is not cut short (SIGKILL remains for the impatient).
+
+:func:`held` closes the one gap that handling cannot: a signal landing between a child's start
+and the line that puts it under a guard (``try``/``ExitStack``) would unwind past that guard and
+leave the child running. Within ``held()`` a stop signal is noted; it is raised as the block
+ends, once the child has a guard.
 """
 
 from __future__ import annotations
@@ -27,6 +32,9 @@ log = logging.getLogger(__name__)
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 _raised = threading.Event()
+#: How deep the main thread is in :func:`held` blocks, and the stop signal noted meanwhile.
+_holding = 0
+_pending: int | None = None
 
 
 def raise_interrupted(signum: int) -> None:
@@ -36,7 +44,40 @@ def raise_interrupted(signum: int) -> None:
         return
     _raised.set()
     log.warning("signal=%s received: stopping and cleaning up", signal.Signals(signum).name)
+    stop_now(signum)
+
+
+def stop_now(signum: int) -> None:
+    """Raise :class:`Interrupted` for ``signum`` now, or at the end of the :func:`held` block the
+    main thread is in. Signal handlers (this module's, the Airflow operators' ``on_kill``) call it."""
+    global _pending
+    if _holding and threading.current_thread() is threading.main_thread():
+        log.info("signal=%s held until the child just started is guarded", signal.Signals(signum).name)
+        _pending = _pending or signum
+        return
     raise Interrupted(signum)
+
+
+@contextmanager
+def held() -> Iterator[None]:
+    """Within the block a stop signal is noted, not raised; it is raised when the block ends.
+
+    For the few lines that start a child and hand it to its guard, never for waiting on one: a
+    signal held for long would break the promise that a stopped command ends within seconds.
+    In a thread other than the main one it changes nothing (signals only interrupt the main thread).
+    """
+    global _holding, _pending
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _holding += 1
+    try:
+        yield
+    finally:
+        _holding -= 1
+        noted, _pending = (_pending, None) if not _holding else (None, _pending)
+    if noted is not None:
+        raise Interrupted(noted)
 
 
 def _handler(signum: int, frame: Any) -> None:

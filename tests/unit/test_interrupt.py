@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import time
 import pytest
 
 from restorable.exceptions import Interrupted
+from restorable.interrupt import held, stop_now, stop_on_signals
 
 _PROBE = """
 import os, signal, sys, time
@@ -48,3 +50,29 @@ def test_interrupted_is_not_an_exception_that_retries_or_wrappers_catch():
     stop = Interrupted(signal.SIGTERM)
     assert not isinstance(stop, Exception) and isinstance(stop, KeyboardInterrupt)
     assert stop.exit_code == 143 and str(stop) == "interrupted by SIGTERM"
+
+
+def test_a_signal_within_held_is_raised_as_the_block_ends_not_inside_it():
+    ran = []
+    with stop_on_signals(), pytest.raises(Interrupted) as stopped:
+        with held():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)  # the handler has run by now: it noted the signal
+            ran.append("rest of the block")
+    assert ran == ["rest of the block"]
+    assert stopped.value.exit_code == 143
+
+
+def test_stop_now_raises_at_once_outside_held_and_nested_holds_raise_at_the_outer_end():
+    with pytest.raises(Interrupted):
+        stop_now(signal.SIGTERM)
+    order = []
+    with pytest.raises(Interrupted):
+        with held():
+            with held():
+                stop_now(signal.SIGINT)
+                order.append("inner")
+            order.append("outer")
+    assert order == ["inner", "outer"]
+    with held():  # nothing was left noted
+        order.append("clean")

@@ -61,13 +61,17 @@ class _StartOnFirstWrite:
         self._opener = opener
         self._stack = stack
         self._sink: IO[bytes] | None = None
+        self._opening = False
 
     @property
     def started(self) -> bool:
-        return self._sink is not None
+        """Whether the target may have been written: true from the moment its restore is opened,
+        since an interrupt while the engine prepares it can leave a database it just created."""
+        return self._opening
 
     def write(self, data: bytes) -> int:
         if self._sink is None:
+            self._opening = True
             self._sink = self._stack.enter_context(self._opener())
         return self._sink.write(data)
 

@@ -12,6 +12,10 @@
 - :func:`tool_failure` is the one wording of a failed tool: what ended it and its stderr tail.
 - :func:`stop_process` ends a child the way Airflow ends a task: SIGTERM, which lets
   ``pg_dump``/``pg_restore`` cancel their server query, then SIGKILL after a short grace.
+- :func:`running` starts a child under that guard from its first instant: the stop signals are
+  held while it starts (``restorable.interrupt.held``), and any exception out of the block
+  stops it. A signal between ``Popen`` returning and the ``try`` that guards the child would
+  otherwise leave it running after the command exited.
 """
 
 from __future__ import annotations
@@ -25,10 +29,11 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Any
 
 from restorable.connections import ConnectionInfo
 from restorable.exceptions import ToolError
+from restorable.interrupt import held
 
 log = logging.getLogger(__name__)
 
@@ -202,6 +207,22 @@ def failure_message(tool: str, returncode: int, stderr: StreamTail | str) -> str
 def tool_failure(tool: str, returncode: int, stderr: StreamTail | str, *, database: str | None, hint: str) -> ToolError:
     """The ``ToolError`` of a tool that failed: :func:`failure_message` plus what to do."""
     return ToolError(failure_message(tool, returncode, stderr), database=database, hint=hint)
+
+
+@contextmanager
+def running(args: list[str], **popen_kwargs: Any) -> Iterator[subprocess.Popen]:
+    """``subprocess.Popen(args, **popen_kwargs)``, stopped (:func:`stop_process`) when anything,
+    an interrupt included, leaves the block; a stop signal during the start is raised inside it.
+    The block decides how a child that ends normally is waited for."""
+    proc: subprocess.Popen | None = None
+    try:
+        with held():
+            proc = subprocess.Popen(args, **popen_kwargs)
+        yield proc
+    except BaseException:
+        if proc is not None:
+            stop_process(proc)
+        raise
 
 
 def stop_process(proc: subprocess.Popen, *, grace: float = TERM_GRACE_SECONDS, timeout: float = 10) -> None:

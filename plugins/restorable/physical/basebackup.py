@@ -26,8 +26,9 @@ from typing import Any
 from restorable.connections import ConnectionInfo
 from restorable.engines.postgres import tools as pg_tools
 from restorable.engines.postgres.engine import PostgresEngine
-from restorable.engines.process import StreamTail, stop_process, tool_failure
+from restorable.engines.process import StreamTail, running, stop_process, tool_failure
 from restorable.exceptions import ConfigError, IntegrityError
+from restorable.interrupt import held
 from restorable.physical.tartap import TarTap
 from restorable.wal.names import format_lsn, parse_lsn, segment_of_lsn
 
@@ -255,16 +256,17 @@ def run_pg_basebackup(conn: ConnectionInfo, facts: ServerFacts, label: str) -> I
             "--no-password",
             *_replication_args(conn),
         ]
-        proc = subprocess.Popen(
-            args,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=pg_tools.child_env(passfile),
-            pass_fds=pg_tools.pass_fds(passfile),
-        )
-        running = RunningBaseBackup(proc, conn.schema or "")
-        stack.callback(running.close)
+        with held():  # a stop signal waits until the tool is under the stack's guard
+            proc = subprocess.Popen(
+                args,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=pg_tools.child_env(passfile),
+                pass_fds=pg_tools.pass_fds(passfile),
+            )
+            running = RunningBaseBackup(proc, conn.schema or "")
+            stack.callback(running.close)
         log.info("pg_basebackup started server=%s version=%s pid=%s", pg_tools.address(conn, ""), version, proc.pid)
         running.tool_version = version  # type: ignore[attr-defined]
         yield running
@@ -343,27 +345,18 @@ def stage_pg_basebackup(
                 "--no-password",
                 *_replication_args(conn),
             ]
-            proc = subprocess.Popen(
-                args,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                env=pg_tools.child_env(passfile),
-                pass_fds=pg_tools.pass_fds(passfile),
-            )
-            tail = StreamTail(proc.stderr, "pg_basebackup")  # type: ignore[arg-type]
-            log.info(
-                "pg_basebackup started (staged: %d tablespace(s)) dir=%s version=%s pid=%s",
-                len(facts.tablespaces),
-                staging,
-                version,
-                proc.pid,
-            )
-            try:
+            popen = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL, "stderr": subprocess.PIPE}
+            with running(args, **popen, env=pg_tools.child_env(passfile), pass_fds=pg_tools.pass_fds(passfile)) as proc:
+                tail = StreamTail(proc.stderr, "pg_basebackup")  # type: ignore[arg-type]
+                log.info(
+                    "pg_basebackup started (staged: %d tablespace(s)) dir=%s version=%s pid=%s",
+                    len(facts.tablespaces),
+                    staging,
+                    version,
+                    proc.pid,
+                )
                 returncode = proc.wait()
-            finally:
-                stop_process(proc)
-            tail.join()
+                tail.join()
         if returncode != 0:
             raise tool_failure(
                 "pg_basebackup",

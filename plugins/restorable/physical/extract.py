@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from restorable.engines.postgres.tools import find_pg_binary
-from restorable.engines.process import StreamTail, child_env, stop_process
+from restorable.engines.process import StreamTail, child_env, running
 from restorable.exceptions import ConfigError, IntegrityError, RestoreRefused, ToolError
 from restorable.repository.manifest import BASE, PG_MANIFEST, BackupManifest
 from restorable.services import Services
@@ -170,24 +170,17 @@ def _extract_object(
     from restorable.stream.decode import decode_stream
 
     store = services.store("restore")
-    tar = subprocess.Popen(
-        ["tar", "-x", "-f", "-", "-C", str(directory), "--no-same-owner"],
-        stdin=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=child_env(),
-    )
-    assert tar.stdin is not None and tar.stderr is not None
-    tail = StreamTail(tar.stderr, "tar")
-    body = store.open_read(obj.key, version_id=obj.version_id)
-    try:
+    untar = ["tar", "-x", "-f", "-", "-C", str(directory), "--no-same-owner"]
+    with running(untar, stdin=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env()) as tar:
+        assert tar.stdin is not None and tar.stderr is not None
+        tail = StreamTail(tar.stderr, "tar")
+        body = store.open_read(obj.key, version_id=obj.version_id)
         with ExitStack() as stack:
             stack.callback(body.close)
             digests = decode_stream(body, tar.stdin, identity=identity, on_progress=on_progress)
             tar.stdin.close()
             returncode = tar.wait()
             tail.join()
-    finally:
-        stop_process(tar)
     if returncode != 0:
         raise ToolError(f"tar could not extract {obj.key}: {tail.text()[-500:]}", database=base.database_id)
     chown_to_postgres(directory)

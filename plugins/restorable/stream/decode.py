@@ -27,7 +27,7 @@ from typing import IO, Any
 import pyrage
 import zstandard
 
-from restorable.engines.process import child_env, secret_file
+from restorable.engines.process import child_env, running, secret_file
 from restorable.exceptions import DecryptionError, IntegrityError, RestorableError
 from restorable.stream.digests import HashingReader, HashingWriter, StreamDigests
 from restorable.stream.keys import parse_identity
@@ -126,71 +126,66 @@ class _FrameDecompressor:
 
 def _decode_with_age_cli(age: str, identity: str, stored: HashingReader, out: HashingWriter) -> None:
     with secret_file(identity + "\n", "age-identity") as key_file:
-        proc = subprocess.Popen(
-            [age, "--decrypt", "--identity", key_file.path],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=child_env(),
-            pass_fds=key_file.pass_fds,
-        )
-        # age holds its own copy of the descriptor: the parent needs none (one fewer to leak).
-        key_file.close()
-        feed_error: list[BaseException] = []
-        stderr_chunks: list[bytes] = []
+        pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+        decrypt = [age, "--decrypt", "--identity", key_file.path]
+        with running(decrypt, **pipes, env=child_env(), pass_fds=key_file.pass_fds) as proc:
+            # age holds its own copy of the descriptor: the parent needs none (one fewer to leak).
+            key_file.close()
+            feed_error: list[BaseException] = []
+            stderr_chunks: list[bytes] = []
 
-        def feed() -> None:
+            def feed() -> None:
+                try:
+                    while True:
+                        chunk = stored.read(READ_SIZE)
+                        if not chunk:
+                            break
+                        proc.stdin.write(chunk)
+                except BrokenPipeError:
+                    pass  # age stopped reading: its exit status tells why
+                except BaseException as exc:  # the stored stream failed (e.g. S3 read error)
+                    feed_error.append(exc)
+                    proc.kill()
+                finally:
+                    try:
+                        proc.stdin.close()
+                    except OSError:
+                        pass
+
+            def drain_stderr() -> None:
+                stderr_chunks.append(proc.stderr.read())
+
+            feeder = threading.Thread(target=feed, name="age-feed", daemon=True)
+            errpump = threading.Thread(target=drain_stderr, name="age-stderr", daemon=True)
+            feeder.start()
+            errpump.start()
+            failed = False
             try:
+                decompressor = _FrameDecompressor(out)
+                started = False
                 while True:
-                    chunk = stored.read(READ_SIZE)
+                    chunk = proc.stdout.read(READ_SIZE)
                     if not chunk:
                         break
-                    proc.stdin.write(chunk)
-            except BrokenPipeError:
-                pass  # age stopped reading: its exit status tells why
-            except BaseException as exc:  # the stored stream failed (e.g. S3 read error)
-                feed_error.append(exc)
+                    started = True
+                    decompressor.push(chunk)
+                # With no output at all age refused the input; its exit status says why.
+                if started and proc.wait() == 0:
+                    decompressor.finish()
+            except BaseException:
+                failed = True
                 proc.kill()
+                raise
             finally:
-                try:
-                    proc.stdin.close()
-                except OSError:
-                    pass
-
-        def drain_stderr() -> None:
-            stderr_chunks.append(proc.stderr.read())
-
-        feeder = threading.Thread(target=feed, name="age-feed", daemon=True)
-        errpump = threading.Thread(target=drain_stderr, name="age-stderr", daemon=True)
-        feeder.start()
-        errpump.start()
-        failed = False
-        try:
-            decompressor = _FrameDecompressor(out)
-            started = False
-            while True:
-                chunk = proc.stdout.read(READ_SIZE)
-                if not chunk:
-                    break
-                started = True
-                decompressor.push(chunk)
-            # With no output at all age refused the input; its exit status says why.
-            if started and proc.wait() == 0:
-                decompressor.finish()
-        except BaseException:
-            failed = True
-            proc.kill()
-            raise
-        finally:
-            proc.stdout.close()
-            returncode = proc.wait()
-            # After a failure (a SIGTERM above all) the feeder may sit in a read of the stored
-            # object that nothing here can cut short: a stalled S3 response holds it for the
-            # client's read_timeout (60 s), far past the 5 s Airflow leaves before its SIGKILL.
-            # Leave it then: a daemon thread, it ends at its next read or write (age is gone)
-            # and cannot outlive the process.
-            feeder.join(FEEDER_GRACE_SECONDS if failed else None)
-            errpump.join()
+                proc.stdout.close()
+                returncode = proc.wait()
+                # After a failure (a SIGTERM above all) the feeder may sit in a read of the stored
+                # object that nothing here can cut short: a stalled S3 response holds it for the
+                # client's read_timeout (60 s), far past the 5 s Airflow leaves before its SIGKILL.
+                # Leave it then: a daemon thread, it ends at its next read or write (age is gone)
+                # and cannot outlive the process.
+                feeder.join(FEEDER_GRACE_SECONDS if failed else None)
+                errpump.join()
         if feed_error:
             raise feed_error[0]
         stderr = b"".join(stderr_chunks).decode("utf-8", "replace").strip()

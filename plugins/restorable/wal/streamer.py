@@ -25,7 +25,7 @@ from pathlib import Path
 
 from restorable.connections import ConnectionInfo
 from restorable.engines.postgres import tools as pg_tools
-from restorable.engines.process import StreamTail, failure_message, stop_process
+from restorable.engines.process import StreamTail, failure_message, running, stop_process
 
 log = logging.getLogger(__name__)
 
@@ -57,22 +57,17 @@ class Streamer:
 
     def _run_once(self, *extra: str) -> tuple[int, StreamTail]:
         with pg_tools.password_file(self.conn) as passfile:
-            proc = subprocess.Popen(
-                self._argv(*extra),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                env=pg_tools.child_env(passfile),
-                pass_fds=pg_tools.pass_fds(passfile),
-            )
-            self._proc, self.pid = proc, proc.pid
-            tail = StreamTail(proc.stderr, "pg_receivewal", secret=self.conn.password)
-            try:
-                while proc.poll() is None and not self._stop.wait(0.2):
-                    pass
-            finally:
-                stop_process(proc)
-                tail.join(5)
+            env, fds = pg_tools.child_env(passfile), pg_tools.pass_fds(passfile)
+            popen = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL, "stderr": subprocess.PIPE}
+            with running(self._argv(*extra), **popen, env=env, pass_fds=fds) as proc:
+                self._proc, self.pid = proc, proc.pid
+                tail = StreamTail(proc.stderr, "pg_receivewal", secret=self.conn.password)
+                try:
+                    while proc.poll() is None and not self._stop.wait(0.2):
+                        pass
+                finally:
+                    stop_process(proc)
+                    tail.join(5)
             return proc.returncode, tail
 
     def create_slot(self) -> None:

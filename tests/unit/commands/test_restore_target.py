@@ -294,3 +294,24 @@ def test_dag_parameters_without_any_target_connection_are_a_config_error(tmp_pat
     svc = services(tmp_path, {"src": SOURCE})
     with pytest.raises(ConfigError, match="no target connection"):
         restore_target(svc, "shop", target_conn_id=None, target_database=None, scratch="drill_x")
+
+
+def test_a_restore_interrupted_while_its_target_is_prepared_counts_as_having_written_it():
+    # The engine creates the database before its tool starts: an interrupt in between must
+    # still lead the restore to drop what it created (``_unusable_target``), so the sink says
+    # "started" from the moment the restore is opened, not once it is open.
+    import signal
+    from contextlib import ExitStack
+
+    from restorable.commands.restore import _StartOnFirstWrite
+    from restorable.exceptions import Interrupted
+
+    def preparing_then_interrupted():
+        raise Interrupted(signal.SIGTERM)
+
+    with ExitStack() as stack:
+        sink = _StartOnFirstWrite(preparing_then_interrupted, stack)
+        assert not sink.started
+        with pytest.raises(Interrupted):
+            sink.write(b"first plain bytes")
+        assert sink.started

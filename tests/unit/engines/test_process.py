@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -14,7 +15,9 @@ from restorable.connections import ConnectionInfo
 from restorable.engines import process
 from restorable.engines.mysql import tools as mysql_tools
 from restorable.engines.postgres import tools as pg_tools
-from restorable.exceptions import ToolError
+from restorable.engines.postgres.listing import list_archive
+from restorable.exceptions import Interrupted, ToolError
+from restorable.interrupt import stop_on_signals
 
 
 def _conn(password: str | None = "s3cr3t-pw") -> ConnectionInfo:
@@ -119,6 +122,49 @@ def test_stop_process_leaves_a_finished_child_alone():
     proc.wait()
     process.stop_process(proc)
     assert proc.returncode == 0
+
+
+class _SignalledOnStart(subprocess.Popen):
+    """A Popen followed at once by a SIGTERM to this process: the signal lands between the
+    child's start and whatever code was meant to guard it (a ``try``, an ``ExitStack``)."""
+
+    started: list[subprocess.Popen] = []
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _SignalledOnStart.started.append(self)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+@pytest.fixture
+def signalled_on_start(monkeypatch):
+    _SignalledOnStart.started = []
+    monkeypatch.setattr(subprocess, "Popen", _SignalledOnStart)
+    yield _SignalledOnStart.started
+    for proc in _SignalledOnStart.started:  # a failing test leaves nothing running
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_running_stops_a_child_whose_start_a_signal_interrupted(signalled_on_start):
+    started = time.monotonic()
+    with stop_on_signals(), pytest.raises(Interrupted):
+        with process.running(["sleep", "60"]):
+            time.sleep(30)  # never reached: the signal held during the start is raised first
+    (proc,) = signalled_on_start
+    assert proc.returncode == -signal.SIGTERM
+    assert time.monotonic() - started < 5
+
+
+def test_a_signal_as_the_dump_listing_starts_its_tools_leaves_neither_running(signalled_on_start):
+    # The listing starts two pg_restore and their stderr threads before its guard; a signal
+    # there used to leave them waiting on stdin after the command exited.
+    with stop_on_signals(), pytest.raises(Interrupted):
+        with list_archive():
+            pass
+    assert signalled_on_start, "no pg_restore started"
+    assert [proc.pid for proc in signalled_on_start if proc.poll() is None] == []
 
 
 def test_remove_quietly(tmp_path):

@@ -90,10 +90,10 @@ class RestorableOperator(BaseOperator):
         Airflow 3's task runner (``airflow/sdk/execution_time/task_runner.py``, ``_on_term``)
         answers SIGTERM by calling ``on_kill()`` from its signal handler, in the main thread, in
         the middle of ``execute``; it raises nothing itself, and SIGKILL follows 5 s later.
-        Raising :class:`~restorable.exceptions.Interrupted` here unwinds ``execute`` through the
-        same clean-up paths as a failure or the CLI's SIGTERM: children stopped, upload aborted,
-        the database a restore created dropped, temp files removed; the task then fails (and
-        retries if it has retries left).
+        Raising :class:`~restorable.exceptions.Interrupted` here (``restorable.interrupt.stop_now``)
+        unwinds ``execute`` through the same clean-up paths as a failure or the CLI's SIGTERM:
+        children stopped, upload aborted, the database a restore created dropped, temp files
+        removed; the task then fails (and retries if it has retries left).
 
         The runner also calls ``on_kill()`` after ``execute`` ended on its execution timeout, while
         handling that ``AirflowTaskTimeout``; the clean-up has run by then, and raising would hide
@@ -102,14 +102,14 @@ class RestorableOperator(BaseOperator):
         import signal
         import sys
 
-        from restorable.exceptions import Interrupted
+        from restorable.interrupt import stop_now
 
         handled = sys.exc_info()[1]
         if handled is not None:
             self.log.info("on_kill while %s is handled: clean-up already under way", type(handled).__name__)
             return
         self.log.warning("task stopped (SIGTERM): stopping the children and cleaning up")
-        raise Interrupted(signal.SIGTERM)
+        stop_now(signal.SIGTERM)  # raises now, or as soon as a child being started is guarded
 
     def scratch_name(self, context: Any) -> str:
         """The run's scratch database: the same for every task and try of one drill run."""

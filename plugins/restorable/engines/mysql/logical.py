@@ -83,11 +83,13 @@ from restorable.engines.process import (
     SecretFile,
     StreamTail,
     failure_message,
+    running,
     scrub,
     stop_process,
     tool_failure,
 )
 from restorable.exceptions import ConfigError, RestoreRefused, SourceUnreachable, ToolError
+from restorable.interrupt import held
 from restorable.metadata import SnapshotMetadata
 
 if TYPE_CHECKING:
@@ -217,21 +219,24 @@ class MySQLDumpBackup(LogicalBackup):
                         taken_at = dt.datetime.now(dt.UTC)
                         argv = self._dump_argv(tool, cnf, database, info)
                         log.info("mysql dump starting database=%s tool=%s", database, tool.name)
-                        proc = subprocess.Popen(
-                            argv,
-                            stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE,
-                            env=child_env(),
-                            pass_fds=cnf.pass_fds,
-                            bufsize=0,
-                        )
+                        proc = None
                         try:
+                            with held():  # a stop signal waits until the dump is in this try
+                                proc = subprocess.Popen(
+                                    argv,
+                                    stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE,
+                                    env=child_env(),
+                                    pass_fds=cnf.pass_fds,
+                                    bufsize=0,
+                                )
                             prefix = self._wait_for_dump_snapshot(proc, tool, database, snapshot_timeout)
+                            dump = MySQLDumpProcess(proc, tool, database, prefix)
                         except BaseException:
-                            stop_process(proc)
+                            if proc is not None:
+                                stop_process(proc)
                             raise
-                        dump = MySQLDumpProcess(proc, tool, database, prefix)
                     finally:
                         lcur.execute("UNLOCK TABLES")
                         lock_seconds = time.monotonic() - locked_at
@@ -423,49 +428,43 @@ class MySQLDumpBackup(LogicalBackup):
                 MAX_ALLOWED_PACKET,
                 database,
             ]
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                env=child_env(),
-                pass_fds=cnf.pass_fds,
-            )
-            tail = StreamTail(proc.stderr, client.name)
+            popen = {"stdin": subprocess.PIPE, "stdout": subprocess.DEVNULL, "stderr": subprocess.PIPE}
+            with running(argv, **popen, env=child_env(), pass_fds=cnf.pass_fds) as proc:
+                tail = StreamTail(proc.stderr, client.name)
 
-            def failure() -> ToolError:
+                def failure() -> ToolError:
+                    returncode = proc.wait()
+                    tail.join()
+                    return tool_failure(
+                        f"{client.name} restore into {database!r} on {address(conn)}",
+                        returncode,
+                        tail,
+                        database=database,
+                        hint="The target database is partly restored; fix the cause and restore again with --overwrite",
+                    )
+
+                rewriter = DefinerRewriter(
+                    proc.stdin,
+                    accounts=accounts,
+                    target_database=database,
+                    drop_sandbox_line=client.flavour != "mariadb",
+                    on_broken_pipe=failure,
+                )
+                try:
+                    yield rewriter
+                    rewriter.finish()
+                    try:
+                        proc.stdin.close()
+                    except BrokenPipeError:
+                        raise failure() from None
+                except BaseException:
+                    stop_process(proc)
+                    tail.join(5)
+                    raise
                 returncode = proc.wait()
                 tail.join()
-                return tool_failure(
-                    f"{client.name} restore into {database!r} on {address(conn)}",
-                    returncode,
-                    tail,
-                    database=database,
-                    hint="The target database is partly restored; fix the cause and restore again with --overwrite",
-                )
-
-            rewriter = DefinerRewriter(
-                proc.stdin,
-                accounts=accounts,
-                target_database=database,
-                drop_sandbox_line=client.flavour != "mariadb",
-                on_broken_pipe=failure,
-            )
-            try:
-                yield rewriter
-                rewriter.finish()
-                try:
-                    proc.stdin.close()
-                except BrokenPipeError:
-                    raise failure() from None
-            except BaseException:
-                stop_process(proc)
-                tail.join(5)
-                raise
-            returncode = proc.wait()
-            tail.join()
-            if returncode != 0:
-                raise failure()
+                if returncode != 0:
+                    raise failure()
         if rewriter.rewritten:
             log.info(
                 "mysql definers rewritten to CURRENT_USER database=%s accounts=%s",

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from typing import IO
 
 from restorable.engines.postgres import tools as pg_tools
-from restorable.engines.process import StreamTail, failure_message, stop_process
+from restorable.engines.process import StreamTail, failure_message, running
 from restorable.exceptions import IntegrityError
 
 log = logging.getLogger(__name__)
@@ -76,36 +76,26 @@ def list_archive() -> Iterator[DumpListing]:
     contents and every data block parse. The listing's ``entries`` is the number of TOC entries."""
     pg_restore = pg_tools.find_pg_binary("pg_restore")
     env = pg_tools.child_env(None)  # it reads a stream and connects nowhere: no password, no secrets
-    lister = subprocess.Popen(
-        [pg_restore, "--list"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
-    )
-    parser = subprocess.Popen(
-        [pg_restore, "--file", os.devnull],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env=env,
-    )
-    assert lister.stdout and lister.stderr and parser.stderr
-    entries = _LineCounter(lister.stdout)
-    lister_tail = StreamTail(lister.stderr, "pg_restore --list")
-    parser_tail = StreamTail(parser.stderr, "pg_restore --file")
-    listing = DumpListing(lister, parser)
-    try:
-        yield listing
-    except BaseException:
-        stop_process(lister)
-        stop_process(parser)
-        raise
-    for proc in (lister, parser):
-        try:
-            proc.stdin.close()  # type: ignore[union-attr]
-        except BrokenPipeError:
-            pass
-    lister_rc, parser_rc = lister.wait(), parser.wait()
-    entries.join()
-    lister_tail.join()
-    parser_tail.join()
+    pipes = {"stdin": subprocess.PIPE, "stderr": subprocess.PIPE, "env": env}
+    with (
+        running([pg_restore, "--list"], stdout=subprocess.PIPE, **pipes) as lister,
+        running([pg_restore, "--file", os.devnull], stdout=subprocess.DEVNULL, **pipes) as parser,
+    ):
+        assert lister.stdout and lister.stderr and parser.stderr
+        entries = _LineCounter(lister.stdout)
+        lister_tail = StreamTail(lister.stderr, "pg_restore --list")
+        parser_tail = StreamTail(parser.stderr, "pg_restore --file")
+        listing = DumpListing(lister, parser)
+        yield listing  # an exception here stops both (``running``)
+        for proc in (lister, parser):
+            try:
+                proc.stdin.close()  # type: ignore[union-attr]
+            except BrokenPipeError:
+                pass
+        lister_rc, parser_rc = lister.wait(), parser.wait()
+        entries.join()
+        lister_tail.join()
+        parser_tail.join()
     for rc, tail, tool in ((lister_rc, lister_tail, "pg_restore --list"), (parser_rc, parser_tail, "pg_restore")):
         if rc != 0:
             raise IntegrityError(

@@ -34,9 +34,10 @@ from restorable.engines.postgres.listing import DumpListing, list_archive
 from restorable.engines.postgres.prepare import create_database, ensure_roles
 from restorable.engines.postgres.properties import apply_database_properties, seal_settings
 from restorable.engines.postgres.tools import address
-from restorable.engines.process import StreamTail, stop_process, tool_failure
+from restorable.engines.process import StreamTail, running, stop_process, tool_failure
 from restorable.engines.sql_files import load_sql
 from restorable.exceptions import ConfigError, RestorableError, RestoreRefused, SourceUnreachable, ToolError
+from restorable.interrupt import held
 from restorable.metadata import SnapshotMetadata
 
 if TYPE_CHECKING:
@@ -130,16 +131,17 @@ class PgDumpBackup(LogicalBackup):
                 *pg_tools.connection_args(conn, database),
             ]
             started = time.monotonic()
-            proc = subprocess.Popen(
-                args,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                env=pg_tools.child_env(passfile),
-                pass_fds=pg_tools.pass_fds(passfile),
-            )
-            dump = PgDumpProcess(proc, database)
-            stack.callback(dump.close)
+            with held():  # a stop signal waits until the dump is under the stack's guard
+                proc = subprocess.Popen(
+                    args,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    env=pg_tools.child_env(passfile),
+                    pass_fds=pg_tools.pass_fds(passfile),
+                )
+                dump = PgDumpProcess(proc, database)
+                stack.callback(dump.close)
             log.info(
                 "capture started database=%s server=%s snapshot=%s wal_lsn=%s pg_dump=%s pid=%s",
                 database,
@@ -269,26 +271,25 @@ class PgDumpBackup(LogicalBackup):
     def _restore_streaming(
         self, args: list[str], env: dict[str, str], fds: tuple[int, ...], database: str
     ) -> Iterator[IO[bytes]]:
-        proc = subprocess.Popen(
-            args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, pass_fds=fds
-        )
-        assert proc.stdin is not None and proc.stderr is not None
-        tail = StreamTail(proc.stderr, "pg_restore")
-        try:
-            yield proc.stdin
-        except BaseException as exc:
-            stop_process(proc)
-            tail.join(5)
-            if isinstance(exc, BrokenPipeError) and proc.returncode and proc.returncode > 0:
-                # pg_restore gave up first: its stderr says why, the broken pipe does not.
-                raise self._restore_failure(proc.returncode, tail, database) from exc
-            raise
-        try:
-            proc.stdin.close()
-        except BrokenPipeError:
-            pass
-        returncode = proc.wait()
-        tail.join()
+        popen = {"stdin": subprocess.PIPE, "stdout": subprocess.DEVNULL, "stderr": subprocess.PIPE}
+        with running(args, **popen, env=env, pass_fds=fds) as proc:
+            assert proc.stdin is not None and proc.stderr is not None
+            tail = StreamTail(proc.stderr, "pg_restore")
+            try:
+                yield proc.stdin
+            except BaseException as exc:
+                stop_process(proc)
+                tail.join(5)
+                if isinstance(exc, BrokenPipeError) and proc.returncode and proc.returncode > 0:
+                    # pg_restore gave up first: its stderr says why, the broken pipe does not.
+                    raise self._restore_failure(proc.returncode, tail, database) from exc
+                raise
+            try:
+                proc.stdin.close()
+            except BrokenPipeError:
+                pass
+            returncode = proc.wait()
+            tail.join()
         if returncode != 0:
             raise self._restore_failure(returncode, tail, database)
 
@@ -302,22 +303,12 @@ class PgDumpBackup(LogicalBackup):
                 yield spool
             size = Path(path).stat().st_size
             log.info("restore spooled database=%s path=%s bytes=%d jobs=%d", database, path, size, jobs)
-            proc = subprocess.Popen(
-                [*args, f"--jobs={jobs}", path],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                env=env,
-                pass_fds=fds,
-            )
-            assert proc.stderr is not None
-            tail = StreamTail(proc.stderr, "pg_restore")
-            try:
+            popen = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL, "stderr": subprocess.PIPE}
+            with running([*args, f"--jobs={jobs}", path], **popen, env=env, pass_fds=fds) as proc:
+                assert proc.stderr is not None
+                tail = StreamTail(proc.stderr, "pg_restore")
                 returncode = proc.wait()
-            except BaseException:
-                stop_process(proc)
-                raise
-            tail.join()
+                tail.join()
             if returncode != 0:
                 raise self._restore_failure(returncode, tail, database)
         finally:
