@@ -127,6 +127,9 @@ def _engine_options(url: str) -> dict[str, Any]:
 def _quiet_gx() -> None:
     import warnings
 
+    from restorable.validate.lazy_imports import defer_unused_imports
+
+    defer_unused_imports()  # before GX's first import: 80 MiB it would load for nothing
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     # schema_name on table assets is deprecated in favour of one datasource per schema; one
     # datasource for every schema of the restored database is what we want here.
