@@ -28,6 +28,15 @@ def start_and_wait(
     request: Any, base: BackupManifest, port: int, env: dict[str, str], login: ConnectionInfo
 ) -> dict[str, Any]:
     """Start the restored server and wait until recovery reached its target (paused) or ended."""
+    if not (request.target_dir / "recovery.signal").exists():
+        # Without it PostgreSQL does crash recovery only: restore_command and every recovery_target
+        # setting are ignored, and a copy with WAL in pg_wal comes up read-write wherever that ends.
+        raise IntegrityError(
+            f"recovery.signal is missing from {request.target_dir}: PostgreSQL would ignore the archive "
+            f"and the target {request.target.describe()}; the copy was not started",
+            database=request.database_id,
+            hint="Restore again into an empty directory; never start this copy without recovery.signal",
+        )
     pg_ctl = find_pg_binary("pg_ctl", server_major(base))
     log_path = request.target_dir / RECOVERY_LOG
     started = time.monotonic()

@@ -419,6 +419,46 @@ def test_a_transient_fetch_error_stops_recovery_loudly_instead_of_ending_it_earl
         _stop_restored(target_dir)
 
 
+def test_a_copy_that_lost_its_recovery_signal_is_refused_not_reported_as_the_moment_asked(
+    chain, history, pitr_pg, monkeypatch
+):
+    """Without recovery.signal PostgreSQL ignores restore_command and every recovery_target setting:
+    it does crash recovery on what pg_wal holds and, given WAL there, comes up read-write wherever
+    that ends, saying nothing. Here the file is removed after Restorable wrote it (as a tool that
+    "cleans" a directory would): the restore must refuse to start the copy, name the file, and
+    remove what it extracted."""
+    from restorable.exceptions import IntegrityError
+    from restorable.physical import restore as physical_restore
+    from restorable.physical.targets import parse_target
+
+    for name, value in chain.env.items():
+        monkeypatch.setenv(name, value)
+    real_write = physical_restore.write_recovery_config
+
+    def write_then_lose_the_signal(target_dir, settings, config_source):
+        real_write(target_dir, settings, config_source)
+        (target_dir / "recovery.signal").unlink()
+
+    monkeypatch.setattr(physical_restore, "write_recovery_config", write_then_lose_the_signal)
+    marks = history["marks"]
+    target_dir = _restore_dir(pitr_pg, "no_recovery_signal")
+    request = physical_restore.PhysicalRestore(
+        database_id=chain.database_id,
+        target=parse_target(time=marks[4]["at"].isoformat(), lsn=None, xid=None, name=None, immediate=False),
+        target_dir=target_dir,
+        start=True,
+        timeout=120,
+    )
+    try:
+        with pytest.raises(IntegrityError, match="recovery.signal is missing") as refused:
+            physical_restore.restore_to_point(chain.services, request, identity=chain.services.identity())
+        assert "was not started" in refused.value.message and "never start this copy" in refused.value.hint
+        assert not (target_dir / "postmaster.pid").exists()
+        assert not target_dir.exists() or not any(target_dir.iterdir()), "the unusable copy was left behind"
+    finally:
+        _stop_restored(target_dir)
+
+
 def test_the_pitr_drill_proves_the_heartbeats_up_to_its_moment_and_records_evidence(chain, history, pitr_pg):
     """Under load, after the other tests: the newest base backup, beats after it archived."""
     with Writer(pitr_pg):
