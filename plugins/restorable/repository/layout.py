@@ -12,7 +12,7 @@
           sealed.json.age                       values kept out of the manifest, age-encrypted
           verifications/<ts>-<kind>.json        append-only check records (checksum, deep, drill)
         wal/<timeline>/<walfile>.zst.age        PostgreSQL WAL archive: segments, .partial, .backup, .history
-        monitor/wal.json                        the WAL monitor's last figures and its open breaches (overwritten)
+        monitor/wal.json                        the WAL monitor: open breaches (rewritten on a change, daily else)
         binlog/...                              reserved: MariaDB binlog archive
       _keys/...                                 reserved: key-wrapping objects (KMS envelopes)
 
