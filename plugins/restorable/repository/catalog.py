@@ -348,7 +348,7 @@ class Catalog:
             if (at_or_before is None or e.created <= at_or_before) and e.summary.get("kind", "logical") == kind
         ]
         for entry in reversed(candidates):
-            reason = self._unusable(entry)
+            reason = self.unusable_reason(entry)
             if reason is None and verified_only and not entry.verified:
                 continue  # not a fault: not verified yet
             if reason is None:
@@ -363,7 +363,7 @@ class Catalog:
         )
 
     @staticmethod
-    def _unusable(entry: CatalogEntry) -> str | None:
+    def unusable_reason(entry: CatalogEntry) -> str | None:
         """Why ``entry`` cannot be restored, or None."""
         if entry.missing_objects:
             return "stored object(s) missing: " + ", ".join(entry.missing_objects)
