@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from devstack.pgbench import Pgbench
 from devstack.postgres import PostgresServer
 from devstack.wal import enable_archiving, switch_segment, wait_for
 from restorable.repository.manifest import parse_iso, utcnow
@@ -356,46 +357,13 @@ def test_a_backup_held_past_its_deadline_alerts_through_the_notifier(restorable_
     assert alert["runbook"] == "docs/runbooks/backup-deadline.md" and "has not finished" in alert["text"]
 
 
-class _Pgbench:
-    """``pgbench`` (TPC-B-like, two clients) against the archived server until stopped."""
-
-    def __init__(self, server: PostgresServer) -> None:
-        from devstack.postgres import postgres_bindir
-
-        self.argv = [str(postgres_bindir() / "pgbench"), "-h", server.host, "-p", str(server.port), "-U", "postgres"]
-        # The test server's throwaway password, in the child's environment (never on its command line).
-        self.env = {**os.environ, "PGPASSWORD": server.password}
-        init = subprocess.run([*self.argv, "-i", "-s", "1", "-q", "postgres"], env=self.env, capture_output=True)
-        assert init.returncode == 0, init.stderr.decode()
-        self.proc: subprocess.Popen | None = None
-
-    def __enter__(self) -> _Pgbench:
-        self.proc = subprocess.Popen(
-            [*self.argv, "-n", "-c", "2", "-T", "600", "postgres"],
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        return self
-
-    def transactions(self, server: PostgresServer) -> int:
-        with server.connect("postgres") as pg:
-            return pg.execute("SELECT count(*) FROM pgbench_history").fetchone()[0]
-
-    def __exit__(self, *exc) -> None:
-        assert self.proc is not None
-        self.proc.terminate()
-        self.proc.wait(10)
-        self.proc.stderr.close()
-
-
 def test_base_backups_then_pitr_drills_under_pgbench_prove_the_heartbeats_and_a_backfill_drills_its_date(
     physical_env,
 ):
     env = physical_env
     env.start_archiver()
     env.switcher.start()
-    with _Pgbench(env.server) as pgbench:
+    with Pgbench(env.server) as pgbench:
         first = env.dags["base_backup__shop"].test()
         assert first.state == "success", states(first)
         first_id = xcom(first, "base_backup")["backup_id"]
@@ -412,7 +380,7 @@ def test_base_backups_then_pitr_drills_under_pgbench_prove_the_heartbeats_and_a_
         # A run for a date further back than the RPO objective: a backfill of that date.
         wait_for(lambda: (utcnow() - dated).total_seconds() > RPO_OBJECTIVE + 1, 20, "the date to age")
         backfilled = env.dags["pitr_drill__shop"].test(logical_date=dated)
-        assert pgbench.transactions(env.server) > 100, "pgbench was not committing throughout"
+        assert pgbench.transactions() > 100, "pgbench was not committing throughout"
     assert drill.state == "success", states(drill)
     result = xcom(drill, "pitr_drill")
     assert result["ok"] and result["base_backup"] == second_id
