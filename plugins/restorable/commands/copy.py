@@ -145,16 +145,16 @@ def _copy_to(services: Services, primary: Catalog, manifest: BackupManifest, cop
         dest = copy_services(services, copy.name).catalog("backup")
         if dest.has_manifest(manifest.database_id, manifest.backup_id):
             result.already = True
-            _reread_committed(primary, manifest, dest, result)
+            _reread_committed(services, manifest, copy, dest, result)  # verify records its own verdict
         else:
             _copy_and_commit(primary, manifest, dest, copy, result)
         result.seconds = round(time.monotonic() - started, 3)
-        if not result.problems:
+        if not result.problems and not result.already:
             # The destination's verdict, by the rule its own catalog applies (catalog.is_verified).
             dest.record(
                 manifest.database_id, manifest.backup_id, "checksum", _checksum_record(primary, manifest, result)
             )
-            result.ok = True
+        result.ok = not result.problems
     except RestorableError as exc:
         result.problems.append(exc.message)
     result.seconds = round(time.monotonic() - started, 3)
@@ -223,18 +223,27 @@ def _check_piece(
     )
 
 
-def _reread_committed(primary: Catalog, manifest: BackupManifest, dest: Catalog, result: CopyResult) -> None:
-    """The destination already committed this backup (a retry): its objects must still match the primary's."""
+def _reread_committed(
+    services: Services, manifest: BackupManifest, copy: CopyDestination, dest: Catalog, result: CopyResult
+) -> None:
+    """The destination already committed this backup (a retry): verify it there, as ``verify --from`` does
+    (a newer version over a recorded one counts as tampering), and hold its sha256s to the primary's."""
+    from restorable.commands.verify import verify_backup
+
     held = dest.read_manifest(manifest.database_id, manifest.backup_id)
     result.manifest_key = dest.layout.manifest_key(manifest.database_id, manifest.backup_id)
-    theirs = {(p.role, dest.layout.parse(p.key).name): p for p in pieces(held)}
-    for piece in pieces(manifest):
-        ours = theirs.get((piece.role, primary.layout.parse(piece.key).name))
-        if ours is None or ours.stored_sha256 != piece.stored_sha256:
-            result.mismatch = True
-            result.problems.append(f"the destination's manifest does not list {piece.key} with the primary's sha256")
-            continue
-        _check_piece(dest, piece, ours.key, ours.version_id, None, result)
+    theirs = sorted((p.role, p.stored_sha256) for p in pieces(held))
+    if theirs != sorted((p.role, p.stored_sha256) for p in pieces(manifest)):
+        result.mismatch = True
+        result.problems.append("the destination's manifest lists other objects than the primary's")
+        return
+    try:
+        checked = verify_backup(copy_services(services, copy.name), manifest.database_id, manifest.backup_id)
+    except IntegrityError as exc:
+        result.mismatch = True
+        result.problems.append(exc.message)
+        return
+    result.objects = [{**o, "how": None} for o in checked["objects"]]
 
 
 def _checksum_record(primary: Catalog, manifest: BackupManifest, result: CopyResult) -> dict[str, Any]:

@@ -32,11 +32,10 @@ class EnforceLifecycleOperator(_LifecycleBase):
     """
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from restorable.commands.lifecycle import lifecycle_failure, lifecycle_summary, run_lifecycle
+        from restorable.copies.lifecycle import enforce_everywhere
 
-        report = run_lifecycle(self.services(), run_time(context), dry_run=as_bool(self.dry_run))
-        summary = lifecycle_summary(report)
-        failure = lifecycle_failure(report)
+        # The primary, then each copy of storage.copies by the same policies (copies/lifecycle.py).
+        summary, failure = enforce_everywhere(self.services(), run_time(context), dry_run=as_bool(self.dry_run))
         if failure is not None:
             context["ti"].xcom_push(key="summary", value=summary)
             raise failure
