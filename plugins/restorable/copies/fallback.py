@@ -4,12 +4,13 @@ The primary is tried first, as always. When it is unreachable (a storage error: 
 down, the bucket gone) or what it returns fails its checksum (an integrity error in the stream,
 after the restore dropped the database it had created), each configured copy is asked in turn for
 the same backup (or, when the primary could not even be listed and ``latest`` was asked for, the
-copy's newest verified one), and the first copy that holds it *verified* is used. The result names
+copy's newest verified one), and the first copy that holds it *verified* is used. A backup the
+primary does not hold (any more: its retention is its own) is looked for in the copies too. The result names
 the copy and the reason, and a warning says so in the log: a restore never silently changes source.
 
-Not a fallback: a wrong key (``DecryptionError``: the copy holds the same ciphertext), a refused or
-missing target, a backup id that does not exist, or a restored database that differs from its
-manifest (the copy holds the same backup).
+Not a fallback: a wrong key (``DecryptionError``: the copy holds the same ciphertext), a refused
+target, a bad config, or a restored database that differs from its manifest (the copy holds the
+same backup).
 """
 
 from __future__ import annotations
@@ -18,7 +19,14 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from restorable.copies.destinations import copy_services
-from restorable.exceptions import DecryptionError, IntegrityError, RestorableError, StorageError, ValidationFailed
+from restorable.exceptions import (
+    DecryptionError,
+    IntegrityError,
+    NotFound,
+    RestorableError,
+    StorageError,
+    ValidationFailed,
+)
 from restorable.logs import backup_log
 from restorable.services import Services
 
@@ -33,6 +41,8 @@ def fallback_reason(exc: RestorableError) -> str | None:
         return f"the primary storage is unreachable or refused: {exc.message}"
     if isinstance(exc, IntegrityError):
         return f"the primary's backup failed its checksum: {exc.message}"
+    if isinstance(exc, NotFound):
+        return f"the primary holds no usable backup: {exc.message}"
     return None
 
 
@@ -75,4 +85,9 @@ def with_fallback(
             raise
         name, copied, chosen = found
         backup_log(__name__, database_id, chosen).warning("falling back to a copy", copy=name, reason=reason)
-        return action(copied, chosen), name, reason
+        try:
+            return action(copied, chosen), name, reason
+        except RestorableError as second:
+            second.message += f" (on copy {name}, after the primary failed: {reason})"
+            second.args = (str(second),)
+            raise
