@@ -62,3 +62,23 @@ def enforce_everywhere(
     if len(failures) == 1:
         return summary, failures[0]
     return summary, StorageError("; ".join(f.message for f in failures), hint=failures[0].hint)
+
+
+def audit_copies(services: Services) -> tuple[dict[str, Any], list[StorageError]]:
+    """Each copy's bucket audited as the primary's is: (summary by copy name, the drifts or errors to fail on)."""
+    from restorable.commands.lifecycle import audit_failure, run_audit
+
+    summary: dict[str, Any] = {}
+    failures: list[StorageError] = []
+    for copy in services.config.storage.copies:
+        try:
+            drifts = run_audit(copy_services(services, copy.name), fix=False)
+        except RestorableError as exc:
+            summary[copy.name] = {"bucket": copy.bucket, "error": exc.message}
+            failures.append(StorageError(f"copy {copy.name}: {exc.message}", hint=exc.hint))
+            continue
+        summary[copy.name] = {"bucket": copy.bucket, "drifts": [d.to_dict() for d in drifts]}
+        failure = audit_failure(copy.bucket, drifts)
+        if failure is not None:
+            failures.append(StorageError(f"copy {copy.name}: {failure.message}", hint=failure.hint))
+    return summary, failures

@@ -19,7 +19,7 @@ from restorable.commands.backup import run_backup
 from restorable.commands.copy import copy_backup, copy_status
 from restorable.commands.verify import verify_backup
 from restorable.copies import copy_services
-from restorable.copies.lifecycle import enforce_everywhere
+from restorable.copies.lifecycle import audit_copies, enforce_everywhere
 from restorable.exceptions import IntegrityError
 from restorable.repository.manifest import utcnow
 
@@ -235,6 +235,9 @@ def test_lifecycle_per_destination_keeps_each_destinations_newest_verified_backu
     # The copy keeps its own newest verified backup (the older one) beside its newest.
     assert copy_left == [older.backup_id, newer.backup_id]
     assert summary["deleted"] == [f"shop/{older.backup_id}"] and summary["copies"]["eu"]["deleted"] == []
+    # The destination's bucket is audited as the primary's is: this one has no versioning.
+    audits, failures = audit_copies(chain.services)
+    assert "versioning" in json.dumps(audits["eu"]["drifts"]) and failures[0].message.startswith("copy eu: bucket")
 
 
 def test_a_drill_from_the_copy_alone_with_only_its_read_credentials(

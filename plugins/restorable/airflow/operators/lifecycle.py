@@ -47,6 +47,7 @@ class AuditBucketOperator(_LifecycleBase):
 
     def execute(self, context: Any) -> dict[str, Any]:
         from restorable.commands.lifecycle import audit_failure, run_audit
+        from restorable.copies.lifecycle import audit_copies
 
         services = self.services()
         drifts = run_audit(services, fix=False)
@@ -54,6 +55,9 @@ class AuditBucketOperator(_LifecycleBase):
         real = [d for d in drifts if not d.unsupported]
         summary = {"bucket": bucket, "drifts": [d.to_dict() for d in drifts], "unsupported": len(drifts) - len(real)}
         failure = audit_failure(bucket, drifts)
+        if services.config.storage.copies:  # each destination's bucket is held to the same settings
+            summary["copies"], failures = audit_copies(services)
+            failure = failure or (failures[0] if failures else None)
         if failure is not None:
             context["ti"].xcom_push(key="summary", value=summary)
             raise failure
