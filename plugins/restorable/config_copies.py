@@ -80,7 +80,9 @@ def parse_copies(
         if any(c.name == copy.name for c in copies):
             raise ConfigError(f"{label}.name: {copy.name!r} is used twice; each copy needs its own name")
         place = (copy.bucket, copy.prefix)
-        if place == primary[1:]:
+        # Another connection may reach another provider, where the same bucket name is another
+        # bucket: ``restorable copy`` checks the endpoint itself before writing anything.
+        if (copy.conn_id, *place) == primary:
             raise ConfigError(
                 f"{label}: bucket {copy.bucket!r} with prefix {copy.prefix!r} is the primary storage itself",
                 hint="A copy must live in another bucket (another region or provider), or at least another prefix",

@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Any
 
 from restorable.copies.destinations import copy_services, destinations
 from restorable.copies.transfer import read_back, transfer
-from restorable.exceptions import IntegrityError, NotFound, RestorableError, StorageError
+from restorable.exceptions import ConfigError, IntegrityError, NotFound, RestorableError, StorageError
 from restorable.logs import backup_log
-from restorable.repository.catalog import Catalog, is_verified, manifest_document
+from restorable.repository.catalog import Catalog, is_verified
 from restorable.repository.manifest import BackupManifest, iso, utcnow
 from restorable.services import Services
 
@@ -106,6 +106,8 @@ def copy_backup(
             hint="Add a destination under storage.copies (another bucket, region or provider)",
         )
     primary = services.catalog("restore")
+    for copy in chosen:  # a config mistake, before anything is read or written
+        _refuse_itself(primary, copy_services(services, copy.name).catalog("backup"), copy)
     manifest = _verified_manifest(primary, database_id, backup_id)
     results = [_copy_to(services, primary, manifest, copy) for copy in chosen]
     failed = [r for r in results if not r.ok]
@@ -167,6 +169,19 @@ def _copy_to(services: Services, primary: Catalog, manifest: BackupManifest, cop
         problems=len(result.problems),
     )
     return result
+
+
+def _refuse_itself(primary: Catalog, dest: Catalog, copy: CopyDestination) -> None:
+    """A destination that is the primary's own bucket and prefix would "verify" the primary against itself."""
+    same_endpoint = getattr(dest.store, "same_endpoint", None)
+    same_bucket = dest.store is primary.store or (
+        dest.store.bucket == primary.store.bucket and (same_endpoint is None or same_endpoint(primary.store))
+    )
+    if same_bucket and dest.prefix == primary.prefix:
+        raise ConfigError(
+            f"copy {copy.name} is the primary storage itself (s3://{copy.bucket}/{copy.prefix} on the same endpoint)",
+            hint="Point storage.copies at another bucket (another region or provider), or at least another prefix",
+        )
 
 
 def _copy_and_commit(
@@ -257,7 +272,10 @@ def _checksum_record(primary: Catalog, manifest: BackupManifest, result: CopyRes
         "copy_of": {
             "bucket": primary.store.bucket,
             "prefix": primary.prefix,
-            "manifest_sha256": _sha256(manifest_document(manifest)),
+            # Of the primary's manifest as stored (the copy's own is rebased, so it differs).
+            "manifest_sha256": hashlib.sha256(
+                primary.store.get_bytes(primary.layout.manifest_key(manifest.database_id, manifest.backup_id))
+            ).hexdigest(),
         },
     }
 
@@ -270,10 +288,6 @@ def _record_in_primary(services: Services, manifest: BackupManifest, result: Cop
         backup_log(__name__, manifest.database_id, manifest.backup_id).warning(
             "copy result not recorded in the primary", error=exc.message
         )
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def copy_status(services: Services, database_id: str) -> list[dict[str, Any]]:

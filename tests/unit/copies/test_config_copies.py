@@ -48,6 +48,8 @@ def test_a_full_entry_and_the_defaults():
     # The primary's prefix by default; no lock, no class, every duty on conn_id.
     assert (us.prefix, us.lock_mode, us.storage_class, us.restore_conn_id) == ("restorable", None, None, None)
     assert config(None).storage.copies == ()
+    # The same bucket name through another connection may be another provider's bucket.
+    assert config([{"name": "wasabi", "conn_id": "s3_wasabi", "bucket": "backups"}]).storage.copies[0].bucket
 
 
 @pytest.mark.parametrize(
@@ -57,7 +59,7 @@ def test_a_full_entry_and_the_defaults():
         ([{"name": "EU", "conn_id": "c", "bucket": "b-eu"}], "storage.copies[EU].name: 'EU' is not a copy name"),
         ([{"name": "eu", "bucket": "b-eu"}], "storage.copies[eu].conn_id is required"),
         ([{"name": "eu", "conn_id": "c", "bucket": "B_EU"}], "storage.copies[eu].bucket: 'B_EU' is not a valid"),
-        ([{"name": "eu", "conn_id": "c", "bucket": "backups"}], "is the primary storage itself"),
+        ([{"name": "eu", "conn_id": "s3", "bucket": "backups"}], "is the primary storage itself"),
         (
             [{"name": "eu", "conn_id": "c", "bucket": "b-eu", "object_lock": {"mode": "STRICT", "days": 3}}],
             "storage.copies[eu].object_lock.mode: 'STRICT' must be GOVERNANCE or COMPLIANCE",

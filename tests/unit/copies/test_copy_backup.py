@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
 
 from restorable.commands.copy import copy_backup, copy_status
 from restorable.config import parse_config
+from restorable.config_copies import parse_copies
 from restorable.copies import copy_services
-from restorable.exceptions import IntegrityError
+from restorable.exceptions import ConfigError, IntegrityError
 from restorable.metadata import SnapshotMetadata
 from restorable.repository.catalog import Catalog
 from restorable.repository.manifest import BackupManifest, StoredObject, iso, new_backup_id, utcnow
@@ -140,6 +141,23 @@ def test_a_copy_whose_bytes_differ_is_never_committed_nor_verified():
     assert eu.entries("shop") == []  # no manifest: nothing that looks restorable, nothing verified
     (row,) = copy_status(s, "shop")
     assert row["copies"] == {"eu": {"ok": False, "checked_at": row["copies"]["eu"]["checked_at"]}}
+
+
+def test_a_destination_that_is_the_primary_itself_is_refused_before_anything_is_written():
+    s = services()
+    commit_verified(s)
+    # Another connection, the same bucket and prefix: only the endpoint tells, at copy time.
+    copies = parse_copies(
+        [{"name": "self", "conn_id": "s3_other", "bucket": "backups"}],
+        "storage.copies",
+        {},
+        primary=("s3", "backups", "restorable"),
+    )
+    s = replace(s, config=replace(s.config, storage=replace(s.config.storage, copies=copies)))
+    before = sorted(o.key for o in s.catalog().store.list_objects(""))
+    with pytest.raises(ConfigError, match="copy self is the primary storage itself"):
+        copy_backup(s, "shop")
+    assert sorted(o.key for o in s.catalog().store.list_objects("")) == before
 
 
 def test_only_a_verified_backup_is_copied():
