@@ -22,24 +22,9 @@ from restorable.copies import copy_services
 from restorable.copies.lifecycle import audit_copies, enforce_everywhere
 from restorable.exceptions import IntegrityError
 from restorable.repository.manifest import utcnow
+from tests.integration.copies.conftest import READER
 
 pytestmark = pytest.mark.integration
-
-READER = "copy_reader"
-
-
-@pytest.fixture(scope="module")
-def region_b(tmp_path_factory):
-    """The second region: its own SeaweedFS, with a read-only identity for the copy-alone host."""
-    from tests.conftest import _reap_if_killed
-
-    server = SeaweedS3(tmp_path_factory.mktemp("region_b"), identities={READER: {"actions": ["Read", "List"]}})
-    try:
-        server.start()
-        _reap_if_killed(server, server.state_dir)
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
