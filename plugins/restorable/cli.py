@@ -301,7 +301,7 @@ def _drill_text(result: Any) -> str:
             f"{validation.get('failed_expectations', 0)} failed",
         ),
         ("restore (RTO)", f"{restore.get('restore_seconds')} s"),
-        ("evidence", evidence.get("record_key") or "-"),
+        ("evidence", evidence.get("record_key") or "NOT recorded"),
     ]
     lines = [f"drill of {result.database_id}: {verdict}"]
     lines += [f"  {name:14} {value}" for name, value in rows]

@@ -308,7 +308,8 @@ def record_evidence(
             "drill evidence NOT recorded: these credentials may not write", error=exc.message
         )
         key = None
-    backup_log(__name__, database_id, manifest.backup_id).info("drill evidence recorded", ok=record["ok"], key=key)
+    else:
+        backup_log(__name__, database_id, manifest.backup_id).info("drill evidence recorded", ok=record["ok"], key=key)
     return summarize(record, key)
 
 
@@ -358,6 +359,15 @@ def drill_verdict(evidence: dict[str, Any] | None, database_id: str) -> dict[str
             f"the drill failed at {evidence.get('failed_step')}; evidence at {evidence.get('record_key')}",
             database=database_id,
             backup_id=evidence.get("backup_id"),
+        )
+    if not evidence.get("record_key"):
+        # The drill DAG's proof is its record: a pass nobody can read later is not one (the CLI on a
+        # read-only host reports the pass and that it was not recorded).
+        raise ValidationFailed(
+            "the drill passed but its evidence was not recorded (the storage connection may not write)",
+            database=database_id,
+            backup_id=evidence.get("backup_id"),
+            hint="Give storage.conn_id put rights on the bucket (include/iam/backup-writer.json)",
         )
     return evidence
 
