@@ -27,7 +27,7 @@ from restorable.copies.destinations import copy_services, destinations
 from restorable.copies.transfer import read_back, transfer
 from restorable.exceptions import ConfigError, IntegrityError, NotFound, RestorableError, StorageError
 from restorable.logs import backup_log
-from restorable.repository.catalog import Catalog, is_verified
+from restorable.repository.catalog import Catalog, is_verified, stored_keys
 from restorable.repository.manifest import BackupManifest, iso, utcnow
 from restorable.services import Services
 
@@ -191,6 +191,12 @@ def _copy_and_commit(
     retain_until = now + timedelta(days=copy.lock_days) if copy.lock_mode and copy.lock_days else None
     lock_mode = copy.lock_mode if retain_until else None
     stored: dict[str, tuple[str, str | None]] = {}
+    unknown = sorted(set(stored_keys(manifest)) - {p.key for p in pieces(manifest)})
+    if unknown:
+        # A restore would read these too, and the copy would not hold them: refuse rather than
+        # commit a copy that looks complete (a newer manifest field this version does not rebase).
+        result.problems.append("this version cannot copy " + ", ".join(unknown) + " (not a stored object it knows)")
+        return
     for piece in pieces(manifest):
         name = primary.layout.parse(piece.key).name
         dest_key = dest.layout.backup_prefix(manifest.database_id, manifest.backup_id) + name
