@@ -57,13 +57,14 @@ def cmd_copy(args: argparse.Namespace, services: Services) -> int:
     from restorable.commands.copy import copy_backup
 
     results = copy_backup(services, args.database, args.backup_id, names=args.to)
-    lines = [
-        f"{r.backup_id} of {args.database} -> {r.destination} (s3://{r.bucket}/{r.prefix}): "
-        + ("already there, re-read and " if r.already else "")
-        + f"verified, {len(r.objects)} object(s) ({', '.join(sorted({str(o['how']) for o in r.objects}))}) "
-        f"in {r.seconds} s"
-        for r in results
-    ]
+    lines = []
+    for r in results:
+        how = ", ".join(sorted({o["how"] for o in r.objects if o.get("how")})) or "re-read"
+        lines.append(
+            f"{r.backup_id} of {args.database} -> {r.destination} (s3://{r.bucket}/{r.prefix}): "
+            + ("already there, " if r.already else "")
+            + f"verified, {len(r.objects)} object(s) ({how}) in {r.seconds} s"
+        )
     _emit(args, [r.to_dict() for r in results], "\n".join(lines))
     return 0
 

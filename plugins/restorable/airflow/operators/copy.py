@@ -41,6 +41,6 @@ class CopyBackupOperator(RestorableOperator):
             "ok": result.ok,
             "already": result.already,
             "objects": len(result.objects),
-            "how": sorted({str(o["how"]) for o in result.objects}),
+            "how": sorted({o["how"] for o in result.objects if o.get("how")}) or ["re-read"],
             "seconds": result.seconds,
         }
