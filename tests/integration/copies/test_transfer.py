@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import pytest
 
+from devstack.seaweedfs import SeaweedS3
 from restorable.copies.transfer import SERVER_SIDE, STREAMED, read_back, transfer
 from restorable.repository.manifest import utcnow
 from restorable.storage.s3 import S3Store, s3_client_from_connection
@@ -88,3 +89,23 @@ def test_a_server_side_copy_above_the_copy_limit_goes_in_parts_and_keeps_its_loc
         assert mode == "GOVERNANCE" and held >= until.replace(microsecond=0)
     finally:
         seaweed.delete_bucket(dest_bucket)
+
+
+def test_one_endpoint_but_credentials_that_may_not_read_the_primary_stream_instead(tmp_path):
+    from tests.conftest import _reap_if_killed
+
+    # The destination's writer may touch its own bucket only: CopyObject from the primary is refused.
+    scoped = {"eu_writer": {"actions": [f"{a}:dst-bucket" for a in ("Read", "Write", "List")]}}
+    with SeaweedS3(tmp_path / "one_endpoint", identities=scoped) as server:
+        _reap_if_killed(server, server.state_dir)
+        server.create_bucket("src-bucket", object_lock=False, versioning=True)
+        server.create_bucket("dst-bucket", object_lock=False, versioning=True)
+        data = os.urandom(3 * MiB)
+        source = _store(server, "src-bucket")
+        put = source.client.put_object(Bucket="src-bucket", Key="obj", Body=data)
+        conn = server.identity_connection("eu_writer")
+        dest = S3Store(s3_client_from_connection(conn), "dst-bucket", max_attempts=1)
+        assert dest.same_endpoint(source)
+        moved = transfer(source, "obj", put["VersionId"], dest, "copy/obj", size=len(data))
+        assert moved.how == STREAMED
+        assert read_back(dest, "copy/obj", moved.version_id) == (hashlib.sha256(data).hexdigest(), len(data))
