@@ -70,8 +70,11 @@ def make_chain(
     drill: dict | None = None,
     extra_connections: dict[str, ConnectionInfo] | None = None,
     max_attempts: int = 3,
+    copies: list[dict] | None = None,
 ) -> Chain:
-    """``s3`` is the backup writer's connection; ``lifecycle_s3``/``restore_s3`` give the other duties theirs."""
+    """``s3`` is the backup writer's connection; ``lifecycle_s3``/``restore_s3`` give the other duties theirs.
+
+    ``copies``: ``storage.copies`` entries (their connections in ``extra_connections``)."""
     identity, recipient = generate_identity()
     connections = {
         "src": source,
@@ -93,6 +96,8 @@ def make_chain(
             storage[f"{duty}_conn_id"] = f"restorable_s3_{duty}"
     if object_lock:
         storage["object_lock"] = {"mode": "GOVERNANCE", "days": 1}
+    if copies:
+        storage["copies"] = copies
     data = {
         "storage": storage,
         "encryption": {"recipients": [recipient], "identity_conn_id": "restorable_age"},

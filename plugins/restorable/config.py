@@ -13,13 +13,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from restorable.engines import ENGINES
 from restorable.exceptions import ConfigError
 from restorable.repository.layout import DATABASE_ID_RE
+
+if TYPE_CHECKING:
+    from restorable.config_copies import CopyDestination
 
 LOCK_MODES = ("GOVERNANCE", "COMPLIANCE")
 MIN_PART_SIZE = 5 * 1024 * 1024  # S3's floor for every part but the last
@@ -45,6 +48,8 @@ class StorageConfig:
     #: Least-privilege connections per duty; each defaults to ``conn_id``.
     lifecycle_conn_id: str | None = None
     restore_conn_id: str | None = None
+    #: ``storage.copies``: where each backup is copied (``config_copies``).
+    copies: tuple[CopyDestination, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -322,6 +327,8 @@ def _schedule(fields: _Fields, key: str, default: str | None) -> str | None:
 
 
 def _storage(data: Any, where: str, env: Mapping[str, str]) -> StorageConfig:
+    from restorable.config_copies import parse_copies
+
     f = _Fields(data, where, env)
     conn_id = f.text("conn_id", required=True)
     bucket = f.text("bucket", required=True)
@@ -351,6 +358,7 @@ def _storage(data: Any, where: str, env: Mapping[str, str]) -> StorageConfig:
         lock_days=lock_days,
         lifecycle_conn_id=f.text("lifecycle_conn_id", None),
         restore_conn_id=f.text("restore_conn_id", None),
+        copies=parse_copies(f.raw("copies", None), f"{where}.copies", env, primary=(conn_id, bucket, prefix)),
     )
     f.check_unknown()
     return storage

@@ -45,6 +45,9 @@ class RestoreReport:
     expected_rows: int
     found_rows: int
     differences: list[str] = field(default_factory=list)
+    #: The copy (``storage.copies``) restored from, when not the primary; and why it was used.
+    copy: str | None = None
+    fallback_reason: str | None = None
 
     @property
     def ok(self) -> bool:

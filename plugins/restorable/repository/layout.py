@@ -10,7 +10,7 @@
           manifest.json                         written last: its presence is the commit
           data.<suffix>.zst.age                 a stored object the manifest lists in objects[]
           sealed.json.age                       values kept out of the manifest, age-encrypted
-          verifications/<ts>-<kind>.json        append-only check records (checksum, deep, drill)
+          verifications/<ts>-<kind>.json        append-only check records (checksum, deep, drill; copy)
         wal/<timeline>/<walfile>.zst.age        PostgreSQL WAL archive: segments, .partial, .backup, .history
         monitor/wal.json                        the WAL monitor: open breaches (rewritten on a change, daily else)
         binlog/...                              reserved: MariaDB binlog archive
