@@ -52,6 +52,7 @@ FIXTURE_MARKERS: dict[str, frozenset[str]] = {
     "airflow_db": frozenset({"airflow"}),  # migrates Airflow's metadata DB
     "archiving_pg": _SERVER_MARKERS,  # tests/integration/wal/conftest.py
     "own_seaweed": _SERVER_MARKERS,  # tests/integration/wal/test_faults.py
+    "openbao": _SERVER_MARKERS,  # OpenBao transit, the KMS of envelope mode
 }
 #: Every test file under tests/<directory>/ carries this marker in its ``pytestmark``.
 DIRECTORY_MARKERS = {"integration": "integration", "airflow": "airflow"}
@@ -227,6 +228,22 @@ def seaweed(localstack_dir: Path) -> Iterator:
     try:
         server.start()
         _reap_if_killed(server, server.state_dir)
+        yield server
+    finally:
+        server.stop()
+
+
+# -- OpenBao (transit: the KMS of envelope mode) ---------------------------------------------------
+@pytest.fixture(scope="session")
+def openbao(localstack_dir: Path) -> Iterator:
+    """OpenBao on raft storage with transit, the key ``restorable`` and a token per duty (devstack/openbao.py)."""
+    from devstack.openbao import OpenBao
+
+    server = OpenBao(localstack_dir / "openbao")
+    try:
+        server.start()
+        _reap_if_killed(server, server.state_dir)
+        server.setup_transit()
         yield server
     finally:
         server.stop()
