@@ -10,10 +10,10 @@ token stay in this object (and a 0600 file in the state directory, for a restart
 
 - ``backup``: ``transit/encrypt/<key>`` only (the backup writer cannot read an old backup);
 - ``restore``: ``transit/decrypt/<key>``;
-- ``rotate``: ``transit/rewrap/<key>``, ``transit/decrypt/<key>`` (to prove each rewrap) and reading
-  ``transit/keys/<key>`` (its versions).
+- ``rotate``: ``transit/rewrap/<key>``, ``transit/decrypt/<key>`` (to prove each rewrap), reading
+  ``transit/keys/<key>`` (its versions) and ``transit/keys/<key>/rotate`` (a new version, yearly).
 
-Rotating the key itself and setting ``min_decryption_version`` are the administrator's (root here).
+Setting ``min_decryption_version`` (retiring old versions) is the administrator's (root here).
 """
 
 from __future__ import annotations
@@ -44,6 +44,8 @@ POLICIES = {
         'path "{mount}/rewrap/{key}" {{ capabilities = ["update"] }}',
         'path "{mount}/decrypt/{key}" {{ capabilities = ["update"] }}',
         'path "{mount}/keys/{key}" {{ capabilities = ["read"] }}',
+        # The yearly rotate_keys DAG makes the new key version itself (keys rotate --rotate-kms-key).
+        'path "{mount}/keys/{key}/rotate" {{ capabilities = ["update"] }}',
     ],
 }
 
