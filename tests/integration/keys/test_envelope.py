@@ -211,3 +211,41 @@ def test_rotation_rewraps_every_key_and_old_versions_retire(pg_envelope, openbao
         assert report.ok, report.differences
     status = chain.run_cli("keys", "status")
     assert status.returncode == 0 and f"v{new_version}: 2 backup(s)" in status.stdout, status.stdout
+
+
+def test_a_kms_that_refuses_or_is_down_stops_the_backup_before_the_dump(
+    tmp_path, pg_sample, pg_target_server, seaweed, bucket, openbao
+):
+    from devstack.ports import free_port
+    from restorable.connections import ConnectionInfo
+
+    down = ConnectionInfo("restorable_kms_encrypt", "vault", host=f"http://127.0.0.1:{free_port()}", password="s.x")
+    # The restore token may decrypt but not encrypt: a backup configured with it is refused the wrap.
+    refused = openbao.connection("restore", "restorable_kms_encrypt")
+    for encrypt, expected in ((down, "did not answer"), (refused, "permission denied")):
+        (tmp_path / expected.replace(" ", "_")).mkdir()
+        chain = make_chain(
+            tmp_path / expected.replace(" ", "_"),
+            source=pg_sample,
+            engine="postgres",
+            s3=seaweed.connection(),
+            bucket=bucket,
+            target=pg_target_server.connection("postgres"),
+            kms={"encrypt": encrypt, "decrypt": openbao.connection("restore", "restorable_kms_decrypt")},
+        )
+        with pytest.raises(KeyServiceError, match=expected):
+            run_backup(chain.services, "shop")
+        assert chain.services.catalog().backup_ids("shop") == []
+        layout = chain.services.catalog().layout
+        assert [o.key for o in chain.services.store().list_objects(layout.database_prefix("shop"))] == []
+
+
+def test_cli_verifies_deep_and_audits_an_envelope_backup(pg_envelope):
+    chain = pg_envelope
+    manifest = run_backup(chain.services, "shop")
+    deep = chain.run_cli("verify", "shop", manifest.backup_id, "--deep", "--json")
+    assert deep.returncode == 0, deep.stderr
+    assert json.loads(deep.stdout)["found_plain_sha256"] == manifest.dump.plain_sha256
+    audit = chain.run_cli("audit-encryption", "shop", "--json")
+    assert audit.returncode == 0, audit.stderr
+    assert json.loads(audit.stdout)["metadata"] >= 3  # manifest, summary, key.json (and verification records)
