@@ -214,7 +214,13 @@ class EnvelopeProvider:
         )
         found = []
         for key in rotated:
-            found.append(KeyRecord.parse(key, store.get_bytes(key)))
+            try:
+                found.append(KeyRecord.parse(key, store.get_bytes(key)))
+            except (IntegrityError, NotFound) as exc:
+                # A damaged (or planted) rotation record must not stop the restore: older ones follow.
+                backup_log(__name__, manifest.database_id, manifest.backup_id).warning(
+                    "key object skipped", key=key, error=getattr(exc, "message", str(exc))
+                )
         own = manifest.encryption.get("key_object") or {}
         try:
             raw = store.get_bytes(own["key"], version_id=own.get("version_id"))

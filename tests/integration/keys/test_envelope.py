@@ -249,3 +249,26 @@ def test_cli_verifies_deep_and_audits_an_envelope_backup(pg_envelope):
     audit = chain.run_cli("audit-encryption", "shop", "--json")
     assert audit.returncode == 0, audit.stderr
     assert json.loads(audit.stdout)["metadata"] >= 3  # manifest, summary, key.json (and verification records)
+
+
+def test_a_planted_key_object_cannot_substitute_the_backups_key(pg_envelope):
+    """The backup token may encrypt anything: a key object it plants wraps a key of its choosing. The restore
+    side passes it over (it does not unwrap to the manifest's recipient), as it does a damaged one."""
+    from restorable.keys.envelope import key_object
+    from restorable.stream.keys import generate_identity, recipient_of
+
+    chain = pg_envelope
+    manifest = run_backup(chain.services, "shop")
+    layout, store = chain.services.catalog().layout, chain.services.store()
+    attacker_identity, attacker_recipient = generate_identity()
+    wrapped = kms_for(chain.services, "restorable_kms_encrypt").encrypt(attacker_identity.encode())
+    planted = key_object("shop", manifest.backup_id, "openbao_transit", "restorable", wrapped, attacker_recipient)
+    store.put_bytes(layout.rewrapped_key("shop", manifest.backup_id, "99991231T000000000000Z", 1), planted)
+    store.put_bytes(layout.rewrapped_key("shop", manifest.backup_id, "99991231T000000000001Z", 1), b"not json")
+
+    record, identity = EnvelopeProvider(chain.services).unwrap_current(
+        store, manifest, kms_for(chain.services, "restorable_kms_decrypt")
+    )
+    assert record.key == manifest.encryption["key_object"]["key"]
+    assert recipient_of(identity) == manifest.encryption["envelope_recipient"] != attacker_recipient
+    assert verify_backup(chain.services, "shop", manifest.backup_id, deep=True)["ok"]
