@@ -44,14 +44,15 @@ def kms_for(services: Services, conn_id: str) -> TransitKms:
     return TransitKms(services.resolve(conn_id), mount=envelope.mount, key=envelope.key)
 
 
-def _envelope(services: Services) -> EnvelopeConfig:
+def _envelope(services: Services, needed_for: str = "this backup was made in envelope mode") -> EnvelopeConfig:
     envelope = services.config.encryption.envelope
     if envelope is None:
         from restorable.exceptions import ConfigError
 
         raise ConfigError(
-            f"{services.config.path}: this backup was made in envelope mode but encryption.envelope is not configured",
-            hint="Add encryption.envelope (kms, key, connections) back, or pass a break-glass identity file",
+            f"{services.config.path}: {needed_for}, but encryption.envelope is not configured",
+            hint="Add encryption.envelope (kms, key and its connections); a restore can also take a break-glass "
+            "identity file (--identity-file)",
         )
     return envelope
 

@@ -59,7 +59,7 @@ def rotate_keys(services: Services, database_ids: list[str] | None = None, *, ro
     """Rewrap every envelope backup's key under the newest KMS key version; see the module doc."""
     from restorable.repository.manifest import utcnow
 
-    envelope = _envelope(services)
+    envelope = _envelope(services, "keys rotate rewraps envelope-mode keys")
     kms = kms_for(services, envelope.rotate_conn_id)
     if rotate_kms_key:
         # The yearly step: a new key version first (the rotate connection needs transit/keys/<key>/rotate).
@@ -128,7 +128,7 @@ def key_status(services: Services, database_ids: list[str] | None = None) -> dic
     """Per database: the KMS key versions in use, each one's age, and what the rotation policy says."""
     from restorable.repository.manifest import utcnow
 
-    envelope = _envelope(services)
+    envelope = _envelope(services, "keys status reads the KMS key of envelope mode")
     kms = kms_for(services, envelope.rotate_conn_id)
     versions = kms.versions()
     provider = EnvelopeProvider(services)
