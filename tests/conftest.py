@@ -53,6 +53,7 @@ FIXTURE_MARKERS: dict[str, frozenset[str]] = {
     "archiving_pg": _SERVER_MARKERS,  # tests/integration/wal/conftest.py
     "own_seaweed": _SERVER_MARKERS,  # tests/integration/wal/test_faults.py
     "openbao": _SERVER_MARKERS,  # OpenBao transit, the KMS of envelope mode
+    "moto_kms": _SERVER_MARKERS,  # moto's server, for the AWS KMS API only
 }
 #: Every test file under tests/<directory>/ carries this marker in its ``pytestmark``.
 DIRECTORY_MARKERS = {"integration": "integration", "airflow": "airflow"}
@@ -244,6 +245,20 @@ def openbao(localstack_dir: Path) -> Iterator:
         server.start()
         _reap_if_killed(server, server.state_dir)
         server.setup_transit()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_kms(localstack_dir: Path) -> Iterator:
+    """moto's server for the AWS KMS API (no key policies, no real rotation: see devstack/moto_kms.py)."""
+    from devstack.moto_kms import MotoKms
+
+    server = MotoKms(localstack_dir / "moto")
+    try:
+        server.start()
+        _reap_if_killed(server, server.state_dir)
         yield server
     finally:
         server.stop()

@@ -19,16 +19,21 @@ from typing import Any
 
 from restorable.exceptions import ConfigError
 
-#: KMS backends this version can wrap with (``aws_kms`` is not built yet).
-KMS_BACKENDS = ("openbao_transit",)
+#: KMS backends this version can wrap with: OpenBao/Vault transit (``keys/transit.py``), AWS KMS (``keys/aws_kms.py``).
+KMS_BACKENDS = ("openbao_transit", "aws_kms")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+#: An AWS KMS key: its id, its ARN, an alias name or an alias ARN.
+_AWS_KEY_RE = re.compile(
+    r"^(alias/[A-Za-z0-9/_-]{1,250}|arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/\S+"
+    r"|[0-9a-f-]{36}|mrk-[0-9a-f]{32})$"
+)
 
 
 @dataclass(frozen=True)
 class EnvelopeConfig:
     #: Which KMS wraps the per-backup identities.
     kms: str
-    #: The KMS key's name (OpenBao/Vault transit: the key under ``mount``).
+    #: The KMS key's name (OpenBao/Vault transit: the key under ``mount``; AWS: key id, ARN or alias).
     key: str
     #: The backup writer's connection: the KMS's encrypt right only.
     encrypt_conn_id: str
@@ -56,7 +61,14 @@ def parse_envelope(data: Any, where: str, env: Mapping[str, str]) -> EnvelopeCon
             hint=f"Use one of: {', '.join(KMS_BACKENDS)}",
         )
     names = {"key": f.text("key", required=True), "mount": f.text("mount", "transit").strip("/")}
+    if kms == "aws_kms" and not _AWS_KEY_RE.match(names["key"]):
+        raise ConfigError(
+            f"{where}.key: {names['key']!r} is not an AWS KMS key",
+            hint="Give its key id, ARN, or an alias (alias/restorable)",
+        )
     for name, value in names.items():
+        if kms == "aws_kms" and name == "key":
+            continue
         if not _NAME_RE.match(value):
             raise ConfigError(f"{where}.{name}: {value!r} is not a key or mount name (letters, digits, _ . -)")
     decrypt = f.text("decrypt_conn_id", required=True)

@@ -48,3 +48,10 @@ def test_mistakes_are_named(change, message):
     with pytest.raises(ConfigError) as info:
         parsed({**ENVELOPE, **change})
     assert message in str(info.value) and "include/restorable.yaml" in str(info.value)
+
+
+def test_aws_kms_takes_an_alias_arn_or_key_id():
+    for key in ("alias/restorable", "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"):
+        assert parsed({**ENVELOPE, "kms": "aws_kms", "key": key}).envelope.key == key
+    with pytest.raises(ConfigError, match="is not an AWS KMS key"):
+        parsed({**ENVELOPE, "kms": "aws_kms", "key": "restorable"})

@@ -56,6 +56,35 @@ class KeyProvider(Protocol):
         ...
 
 
+class Kms(Protocol):
+    """A KMS key as one connection's credentials may use it (``keys/transit.py``, ``keys/aws_kms.py``).
+
+    The identity it wraps never leaves it in the clear except to ``decrypt``'s caller, the restore side.
+    """
+
+    backend: str
+
+    def encrypt(self, plaintext: bytes) -> str:
+        """Wrap ``plaintext`` under the key's newest version; the ciphertext as text."""
+        ...
+
+    def decrypt(self, ciphertext: str) -> bytes: ...
+
+    def rewrap(self, ciphertext: str) -> str:
+        """The same plaintext under the key's newest version, without it leaving the KMS."""
+        ...
+
+    def version_of(self, ciphertext: str) -> int:
+        """The key version ``ciphertext`` (made just now, or read back) is under."""
+        ...
+
+    def versions(self) -> Any:
+        """``KeyVersions``: newest version, oldest still decrypting, each one's creation time."""
+        ...
+
+    def rotate_key(self) -> None: ...
+
+
 def provider_for(services: Services) -> KeyProvider:
     """The provider new backups use: envelope when ``encryption.envelope`` is set, else static age."""
     if services.config.encryption.envelope is not None:

@@ -26,7 +26,7 @@ from restorable.logs import backup_log
 
 if TYPE_CHECKING:
     from restorable.config_keys import EnvelopeConfig
-    from restorable.keys.transit import TransitKms
+    from restorable.keys import Kms
     from restorable.repository.layout import Layout
     from restorable.repository.manifest import BackupManifest
     from restorable.services import Services
@@ -36,11 +36,15 @@ KEY_FORMAT = "restorable.key/1"
 PROVIDER = "envelope"
 
 
-def kms_for(services: Services, conn_id: str) -> TransitKms:
+def kms_for(services: Services, conn_id: str) -> Kms:
     """The KMS key of ``encryption.envelope`` as the connection ``conn_id``'s credentials may use it."""
+    envelope = _envelope(services)
+    if envelope.kms == "aws_kms":
+        from restorable.keys.aws_kms import AwsKms
+
+        return AwsKms(services.resolve(conn_id), key=envelope.key)
     from restorable.keys.transit import TransitKms
 
-    envelope = _envelope(services)
     return TransitKms(services.resolve(conn_id), mount=envelope.mount, key=envelope.key)
 
 
@@ -91,9 +95,10 @@ class KeyRecord:
             ) from None
 
 
-def key_object(database_id: str, backup_id: str, kms: str, key_name: str, ciphertext: str, recipient: str) -> bytes:
+def key_object(
+    database_id: str, backup_id: str, kms: str, key_name: str, key_version: int, ciphertext: str, recipient: str
+) -> bytes:
     """The bytes of a key object: KMS ciphertext and public facts only."""
-    from restorable.keys.transit import ciphertext_version
     from restorable.repository.manifest import iso, utcnow
 
     record = {
@@ -102,7 +107,7 @@ def key_object(database_id: str, backup_id: str, kms: str, key_name: str, cipher
         "backup_id": backup_id,
         "kms": kms,
         "key_name": key_name,
-        "key_version": ciphertext_version(ciphertext),
+        "key_version": key_version,
         "ciphertext": ciphertext,
         "recipient": recipient,
         "wrapped_at": iso(utcnow()),
@@ -134,7 +139,8 @@ class EnvelopeProvider:
         ciphertext = kms.encrypt(identity.encode())
         del identity  # from here on only the KMS can give it back
         key = layout.wrapped_key(database_id, backup_id)
-        body = key_object(database_id, backup_id, kms.backend, envelope.key, ciphertext, recipient)
+        version = kms.version_of(ciphertext)
+        body = key_object(database_id, backup_id, kms.backend, envelope.key, version, ciphertext, recipient)
         written = store.put_bytes(
             key, body, lock_mode=lock_mode, retain_until=retain_until, content_type="application/json"
         )
@@ -169,7 +175,7 @@ class EnvelopeProvider:
         envelope = _envelope(self.services)
         return self.unwrap_current(store, manifest, kms_for(self.services, envelope.decrypt_conn_id))[1]
 
-    def unwrap_current(self, store: Store, manifest: BackupManifest, kms: TransitKms) -> tuple[KeyRecord, str]:
+    def unwrap_current(self, store: Store, manifest: BackupManifest, kms: Kms) -> tuple[KeyRecord, str]:
         """(the record that unwrapped, the identity): the newest rotation's first, the backup's own last.
 
         A record whose KMS version was retired (``min_decryption_version``) or that does not yield

@@ -84,7 +84,13 @@ def rotate_keys(services: Services, database_ids: list[str] | None = None, *, ro
             rewrapped = kms.rewrap(record.ciphertext)
             key = writer.layout.rewrapped_key(manifest.database_id, manifest.backup_id, stamp, latest)
             body = key_object(
-                manifest.database_id, manifest.backup_id, kms.backend, envelope.key, rewrapped, record.recipient
+                manifest.database_id,
+                manifest.backup_id,
+                kms.backend,
+                envelope.key,
+                kms.version_of(rewrapped),
+                rewrapped,
+                record.recipient,
             )
             writer.store.put_bytes(
                 key, body, if_none_match=True, content_type="application/json", **_lock_of(manifest, utcnow())

@@ -91,6 +91,10 @@ class TransitKms:
         body = {"ciphertext": ciphertext}
         return self._call("POST", f"rewrap/{self.key}", body, right="rewrap")["ciphertext"]
 
+    def version_of(self, ciphertext: str) -> int:
+        """The key version that made ``ciphertext`` (transit writes it into the ciphertext)."""
+        return ciphertext_version(ciphertext)
+
     def versions(self) -> KeyVersions:
         data = self._call("GET", f"keys/{self.key}", None, right="read the key of")
         created = {}

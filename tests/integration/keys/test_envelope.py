@@ -262,7 +262,7 @@ def test_a_planted_key_object_cannot_substitute_the_backups_key(pg_envelope):
     layout, store = chain.services.catalog().layout, chain.services.store()
     attacker_identity, attacker_recipient = generate_identity()
     wrapped = kms_for(chain.services, "restorable_kms_encrypt").encrypt(attacker_identity.encode())
-    planted = key_object("shop", manifest.backup_id, "openbao_transit", "restorable", wrapped, attacker_recipient)
+    planted = key_object("shop", manifest.backup_id, "openbao_transit", "restorable", 9, wrapped, attacker_recipient)
     store.put_bytes(layout.rewrapped_key("shop", manifest.backup_id, "99991231T000000000000Z", 1), planted)
     store.put_bytes(layout.rewrapped_key("shop", manifest.backup_id, "99991231T000000000001Z", 1), b"not json")
 
