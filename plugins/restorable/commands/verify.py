@@ -39,13 +39,16 @@ def _checksum(store: Store, key: str, version_id: str | None) -> tuple[str, int]
     return digest.hexdigest(), size
 
 
-def _encryption_problems(store: Store, manifest: BackupManifest, key: str, version_id: str | None) -> list[str]:
+def _encryption_problems(
+    store: Store, manifest: BackupManifest, key: str, version_id: str | None
+) -> tuple[list[str], dict[str, Any]]:
     """Is the object at ``key`` age ciphertext to as many X25519 recipients as the manifest recorded?
 
     Read from its first bytes, without a key: an "encrypted" backup whose bytes are plaintext (or a data
-    object replaced by a plain dump) fails here even in a checksum-only verify.
+    object replaced by a plain dump) fails here even in a checksum-only verify. Returns the problems and
+    what the header showed (for the verification record).
     """
-    from restorable.stream.header import HEADER_READ, header_problems
+    from restorable.stream.header import HEADER_READ, header_problems, read_header
 
     body = store.open_read(key, version_id=version_id)
     try:
@@ -53,7 +56,8 @@ def _encryption_problems(store: Store, manifest: BackupManifest, key: str, versi
     finally:
         body.close()
     recipients = (manifest.encryption or {}).get("recipients")
-    return header_problems(key, head, len(recipients) if isinstance(recipients, list) else None)
+    problems = header_problems(key, head, len(recipients) if isinstance(recipients, list) else None)
+    return problems, read_header(head).to_dict()
 
 
 def _key_object_problems(store: Store, manifest: BackupManifest) -> list[str]:
@@ -189,7 +193,8 @@ def verify_backup(
             read_plain = deep and obj.role == DUMP
             tampered = _version_problems(catalog.store, obj.key, obj.version_id)
             try:
-                tampered += _encryption_problems(catalog.store, manifest, obj.key, obj.version_id)
+                not_age, header = _encryption_problems(catalog.store, manifest, obj.key, obj.version_id)
+                tampered += not_age
                 if read_plain:
                     found, size = _deep_read_dump(catalog.store, manifest.engine, obj, key(), record)
                 else:
@@ -211,6 +216,7 @@ def verify_backup(
                     "role": obj.role,
                     "found_stored_sha256": found,
                     "stored_bytes": size,
+                    "age_header": header,
                     "ok": not checked,
                 }
             )
@@ -223,7 +229,10 @@ def verify_backup(
             problems.extend(_version_problems(catalog.store, manifest.sealed["key"], manifest.sealed.get("version_id")))
             try:
                 sealed_key, sealed_version = manifest.sealed["key"], manifest.sealed.get("version_id")
-                problems.extend(_encryption_problems(catalog.store, manifest, sealed_key, sealed_version))
+                not_age, record["sealed_age_header"] = _encryption_problems(
+                    catalog.store, manifest, sealed_key, sealed_version
+                )
+                problems.extend(not_age)
                 if deep:
                     open_sealed(catalog.store, manifest, key())
                 elif read_sealed(catalog.store, manifest)[1] != manifest.sealed["sha256"]:

@@ -48,7 +48,10 @@ def test_audit_finds_a_plaintext_object_planted_in_the_prefix(pg_cli_chain):
 def test_verify_fails_a_data_object_replaced_by_a_plaintext_dump_of_the_right_size(pg_cli_chain, seaweed, bucket):
     chain = pg_cli_chain
     manifest = run_backup(chain.services, "shop")
-    assert verify_backup(chain.services, "shop", manifest.backup_id)["ok"]
+    passed = verify_backup(chain.services, "shop", manifest.backup_id)
+    # What the header showed is recorded: one X25519 stanza, the chain's one recipient.
+    header = passed["objects"][0]["age_header"]
+    assert passed["ok"] and header == {"age": True, "x25519_stanzas": 1, "other_stanzas": []}
     # The same number of bytes, but a plain pg_dump archive: what a backup "encrypted" by mistake holds.
     plain = (b"PGDMP" + b"\x00" * manifest.dump.stored_bytes)[: manifest.dump.stored_bytes]
     client = seaweed.client()

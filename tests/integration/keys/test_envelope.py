@@ -161,8 +161,20 @@ def test_envelope_round_trip_backup_token_cannot_unwrap(engine, request, caplog,
     assert identity not in "\n".join(f"{k}={v}" for k, v in os.environ.items())
 
 
-def test_rotation_rewraps_every_key_and_old_versions_retire(pg_envelope, openbao, seaweed, bucket):
-    chain = pg_envelope
+def test_rotation_rewraps_every_key_and_old_versions_retire(
+    tmp_path, pg_sample, pg_target_server, openbao, seaweed, bucket
+):
+    # Under Object Lock: rotation adds key objects (locked like their backup), it never overwrites one.
+    chain = make_chain(
+        tmp_path,
+        source=pg_sample,
+        engine="postgres",
+        s3=seaweed.connection(),
+        bucket=bucket,
+        target=pg_target_server.connection("postgres"),
+        kms=_kms(openbao),
+        object_lock=True,
+    )
     start_version = int(openbao.key_info()["latest_version"])
     first = run_backup(chain.services, "shop")
     new_version = openbao.rotate_key()
@@ -189,6 +201,12 @@ def test_rotation_rewraps_every_key_and_old_versions_retire(pg_envelope, openbao
     ]
     assert [r["backup_id"] for r in report["current"]] == [second.backup_id]
     assert chain.services.store().get_json(report["record_key"])["ok"] is True
+    (rewrapped,) = report["rotated"]
+    assert chain.services.store().get_retention(rewrapped["key"])[0] == "GOVERNANCE"
+    own_key = first.encryption["key_object"]
+    assert [v["VersionId"] for v in client.list_object_versions(Bucket=bucket, Prefix=own_key["key"])["Versions"]] == [
+        own_key["version_id"]
+    ]  # the backup's own key.json was not rewritten
     assert data_versions() == before  # not a byte of data or sealed settings was written
 
     shop = key_status(chain.services)["databases"]["shop"]
