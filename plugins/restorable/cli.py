@@ -34,6 +34,7 @@ from restorable.services import Services
 def _parser() -> argparse.ArgumentParser:
     from restorable.commands.copy_cli import add_from_option
     from restorable.commands.copy_cli import add_parsers as add_copy_parsers
+    from restorable.commands.keys import add_parsers as add_keys_parsers
     from restorable.commands.pitr import add_parsers as add_pitr_parsers
     from restorable.commands.pitr import add_restore_options as add_pitr_restore_options
     from restorable.commands.wal import add_parsers as add_wal_parsers
@@ -117,6 +118,7 @@ def _parser() -> argparse.ArgumentParser:
     add_wal_parsers(sub)
     add_pitr_parsers(sub)
     add_copy_parsers(sub)
+    add_keys_parsers(sub)
 
     ex = sub.add_parser("exporter", help="serve freshness metrics computed from the bucket on /metrics (Prometheus)")
     ex.add_argument("--port", type=int, default=9464, help="port to listen on (default 9464)")
@@ -452,7 +454,15 @@ COMMANDS = {
     "pitr-drill": lambda args, services: _pitr("cmd_pitr_drill", args, services),
     "copy": cmd_copy,
     "copy-status": cmd_copy_status,
+    "keys": lambda args, services: _keys("cmd_keys", args, services),
+    "audit-encryption": lambda args, services: _keys("cmd_audit_encryption", args, services),
 }
+
+
+def _keys(name: str, args: argparse.Namespace, services: Services) -> int:
+    from restorable.commands import keys
+
+    return getattr(keys, name)(args, services)
 
 
 def _pitr(name: str, args: argparse.Namespace, services: Services) -> int:

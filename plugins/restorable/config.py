@@ -23,6 +23,7 @@ from restorable.repository.layout import DATABASE_ID_RE
 
 if TYPE_CHECKING:
     from restorable.config_copies import CopyDestination
+    from restorable.config_keys import EnvelopeConfig
 
 LOCK_MODES = ("GOVERNANCE", "COMPLIANCE")
 MIN_PART_SIZE = 5 * 1024 * 1024  # S3's floor for every part but the last
@@ -56,6 +57,8 @@ class StorageConfig:
 class EncryptionConfig:
     recipients: tuple[str, ...]
     identity_conn_id: str = "restorable_age"
+    #: Envelope mode (``config_keys``): a fresh identity per backup, wrapped by a KMS; None: static recipients only.
+    envelope: EnvelopeConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -386,7 +389,10 @@ def _encryption(data: Any, where: str, env: Mapping[str, str]) -> EncryptionConf
                 f"{where}.recipients[{i}]: {value[:12]}... is not an age X25519 public key (age1 + 58 chars)"
             )
         expanded.append(value)
-    enc = EncryptionConfig(tuple(expanded), f.text("identity_conn_id", "restorable_age"))
+    from restorable.config_keys import parse_envelope
+
+    envelope = parse_envelope(f.raw("envelope", None), f"{where}.envelope", env)
+    enc = EncryptionConfig(tuple(expanded), f.text("identity_conn_id", "restorable_age"), envelope)
     f.check_unknown()
     return enc
 

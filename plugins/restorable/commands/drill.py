@@ -121,6 +121,7 @@ def restore_into(
     """
     from restorable.commands.restore import restore_stream
     from restorable.engines import engine_for
+    from restorable.keys import identity_for
 
     catalog = services.catalog("restore")
     manifest = catalog.read_manifest(database_id, backup_id)
@@ -134,7 +135,7 @@ def restore_into(
             manifest,
             target,
             database,
-            identity=identity or services.identity(),
+            identity=identity_for(services, catalog.store, manifest, identity),
             overwrite=overwrite,
             jobs=services.config.database(database_id).restore_jobs,
             on_progress=on_progress,
