@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from devstack import HOST, file_tail, find_program
+from devstack import HOST, file_tail, find_program, is_zombie
 from devstack.ports import free_port
 from restorable.exceptions import ToolError
 
@@ -318,6 +318,8 @@ def _end_group(pgid: int, grace: float = 10) -> None:
             try:
                 os.killpg(pgid, 0)
             except ProcessLookupError:
+                return
+            if is_zombie(pgid):  # exited; its parent (the demo's, long gone) is not reaping it
                 return
             try:
                 os.waitpid(pgid, os.WNOHANG)  # our own child: reap it, or it lingers as a zombie

@@ -5,9 +5,18 @@ set -euo pipefail
 source "$(dirname "$0")/airflow-env.sh"
 mkdir -p "$STATE"
 
-echo "==> local stack (PostgreSQL source + drill, MariaDB source + drill, SeaweedFS S3)"
-python -m devstack start --state-dir "$STATE/stack"
+echo "==> local stack (PostgreSQL source + drill, MariaDB source + drill, SeaweedFS S3, Prometheus + Pushgateway + Alertmanager)"
+# RESTORABLE_DEMO_MONITORING=0 leaves the monitoring out (each of its three programs starts in well under a second).
+python -m devstack start --state-dir "$STATE/stack" $([[ ${RESTORABLE_DEMO_MONITORING:-1} == 0 ]] || echo --monitoring)
 source "$STATE/stack/stack.env"
+
+exporter_pid=$STATE/exporter.pid
+if [[ -n ${RESTORABLE_EXPORTER_PORT:-} ]] && ! { [[ -f $exporter_pid ]] && kill -0 "$(cat "$exporter_pid")" 2>/dev/null; }; then
+  echo "==> restorable exporter (freshness from the bucket) on 127.0.0.1:$RESTORABLE_EXPORTER_PORT, scraped by Prometheus"
+  setsid python -m restorable.cli exporter --bind 127.0.0.1 --port "$RESTORABLE_EXPORTER_PORT" \
+    >"$STATE/exporter.log" 2>&1 </dev/null &
+  echo $! >"$exporter_pid"
+fi
 
 echo "==> Airflow metadata database ($AIRFLOW_HOME, SQLite)"
 mkdir -p "$AIRFLOW_HOME"
@@ -23,6 +32,7 @@ else
 fi
 
 python "$ROOT/scripts/demo_run.py"
+python -m devstack status --state-dir "$STATE/stack" | grep '^monitoring' || true
 
 echo "==> screenshot of the DAGs page (headless Chromium): docs/screenshots/airflow-dags.png"
 python "$ROOT/scripts/screenshot.py" --url "http://127.0.0.1:$AIRFLOW__API__PORT" --airflow-home "$AIRFLOW_HOME" \
