@@ -1,10 +1,14 @@
 """The Airflow plugin: a "Backups" page in the UI showing the catalog, straight from the bucket.
 
 Mounted on the API server at ``/restorable``: ``/restorable/`` (an HTML table, also shown in
-the UI's navigation as an external view) and ``/restorable/api/catalog`` (JSON). Both require
-a logged-in Airflow user (the API's own user dependency): plugin routes are not behind the
-login by default. What they show comes from the manifests and verification records in the
-bucket, the same source the CLI reads while Airflow is down.
+the UI's navigation as an external view) and ``/restorable/api/catalog`` (JSON). What they show
+comes from the manifests and verification records in the bucket, the same source the CLI reads
+while Airflow is down.
+
+Plugin apps are mounted without Airflow's login, so the app guards itself: every route needs a
+logged-in user allowed to read DAGs (``requires_access_dag``), each database's rows are shown only
+to users who may read one of its DAGs (``access``), and FastAPI's ``/docs``, ``/redoc`` and
+``/openapi.json``, public by default, are switched off.
 """
 
 from __future__ import annotations
@@ -17,11 +21,14 @@ from airflow.plugins_manager import AirflowPlugin
 URL_PREFIX = "/restorable"
 
 
-def catalog_overview(services: Any) -> list[dict[str, Any]]:
-    """Per configured database: backups, newest, newest verified, last drill."""
+def catalog_overview(services: Any, databases: set[str] | None = None) -> list[dict[str, Any]]:
+    """Per configured database (only those in ``databases`` when given): backups, newest, newest verified,
+    last drill."""
     catalog = services.catalog("restore")
     out = []
     for db in services.config.databases.values():
+        if databases is not None and db.id not in databases:
+            continue  # never read what the user may not see
         entries = catalog.entries(db.id)
         verified = [e for e in entries if e.verified]
         drills = [v for e in entries for v in e.verifications if v.get("kind") == "drill"]
@@ -42,35 +49,46 @@ def catalog_overview(services: Any) -> list[dict[str, Any]]:
 
 
 def create_app():
-    from airflow.api_fastapi.core_api.security import get_user
+    from airflow.api_fastapi.core_api.security import get_user, requires_access_dag
     from fastapi import Depends, FastAPI, Request
     from fastapi.responses import HTMLResponse, JSONResponse
 
     from restorable.exceptions import RestorableError
 
     # Depends() as a default, not an Annotated alias: this module uses postponed annotations.
+    # FastAPI resolves get_user once per request, for both the guard and the route.
     logged_in = Depends(get_user)
 
-    app = FastAPI(title="Restorable", description="Backup catalog (from the bucket)")
+    app = FastAPI(
+        title="Restorable",
+        description="Backup catalog (from the bucket)",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        # Every route: a logged-in user who may read DAGs at all (401 without a login, 403 without the right).
+        dependencies=[Depends(requires_access_dag("GET"))],
+    )
 
     @app.exception_handler(RestorableError)
     def unavailable(request: Request, exc: RestorableError) -> JSONResponse:
         # A missing connection or an unreachable bucket: say which, in words, not a stack trace.
         return JSONResponse(status_code=503, content={"detail": str(exc), "error": type(exc).__name__})
 
-    def overview() -> list[dict[str, Any]]:
+    def overview(user: Any) -> list[dict[str, Any]]:
+        from restorable.airflow.access import readable_databases
         from restorable.airflow.connections import airflow_services
 
-        return catalog_overview(airflow_services())
+        services = airflow_services()
+        return catalog_overview(services, readable_databases(user, services.config.databases))
 
     @app.get("/api/catalog")
     def catalog_json(user: Any = logged_in) -> list[dict[str, Any]]:
-        return overview()
+        return overview(user)
 
     @app.get("/", response_class=HTMLResponse)
     def catalog_page(user: Any = logged_in) -> str:
         rows = []
-        for item in overview():
+        for item in overview(user):
             newest = item["newest"] or {}
             drill = item["last_drill"] or {}
             verdict = {True: "passed", False: "FAILED"}.get(drill.get("ok"), "never")
