@@ -126,7 +126,7 @@ def test_a_viewer_sees_the_page_and_only_the_databases_of_dags_they_may_read(two
 
     page = TestClient(client.app, cookies={"_token": auth(user("ana", "viewer", ["alpha-team"]))}).get("/")
     assert page.status_code == 200
-    assert "<td>alpha</td>" in page.text and "beta" not in page.text
+    assert "<b>alpha</b>" in page.text and "beta" not in page.text
 
 
 def test_catalog_without_a_storage_connection_says_so(restorable_env, auth, monkeypatch):
@@ -140,3 +140,81 @@ def test_catalog_without_a_storage_connection_says_so(restorable_env, auth, monk
     )
     assert response.status_code == 503
     assert response.json()["error"] == "ConfigError" and "restorable_s3" in response.json()["detail"]
+
+
+@pytest.fixture
+def shop_dags_known(airflow_db):
+    """The shop DAGs in the metadata DB (what the DAG processor writes), so the auth manager can grant them."""
+    from airflow.models.dag import DagModel
+    from airflow.models.dagbundle import DagBundleModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import delete, select
+
+    made: list[str] = []
+    with create_session() as session:
+        if session.get(DagBundleModel, "dags-folder") is None:
+            session.add(DagBundleModel(name="dags-folder"))
+            session.flush()
+        for dag_id in ("backup__shop", "restore_drill__shop"):
+            if session.scalar(select(DagModel).where(DagModel.dag_id == dag_id)) is None:
+                session.add(DagModel(dag_id=dag_id, bundle_name="dags-folder", fileloc="/dags/restorable.py"))
+                made.append(dag_id)
+    yield
+    with create_session() as session:
+        session.execute(delete(DagModel).where(DagModel.dag_id.in_(made)))
+
+
+def test_the_board_and_the_dag_tab_after_backups_and_a_drill(restorable_env, shop_dags_known, auth):
+    from fastapi.testclient import TestClient
+
+    from restorable.airflow.plugin import create_app
+    from restorable.commands.backup import run_backup
+    from restorable.commands.drill import run_drill
+    from restorable.commands.verify import verify_backup
+    from tests.airflow.conftest import CONFIG_PATH, write_config
+
+    shop = {"engine": "postgres", "conn_id": "shop_pg", "schedule": None, "restore_target_conn_id": "drill_pg"}
+    services = restorable_env.services()
+    write_config(
+        CONFIG_PATH,
+        bucket=restorable_env.bucket,
+        recipient=services.config.encryption.recipients[0],
+        databases=[{"id": "shop", **shop}],  # no expectations file: the drill checks counts and schema only
+    )
+    services = restorable_env.services()
+    client = TestClient(create_app(), headers={"Authorization": f"Bearer {auth(user('vera', 'viewer'))}"})
+    assert client.get("/api/status").json()[0]["state"] == "red"  # nothing backed up yet
+
+    ids = []
+    for _ in range(2):
+        ids.append(run_backup(services, "shop").backup_id)
+        verify_backup(services, "shop", ids[-1])
+    drill = run_drill(services, "shop", "latest")
+    assert drill.ok, drill.differences
+
+    status = client.get("/api/status").json()
+    assert [s["database_id"] for s in status] == ["shop"]
+    shop_status = status[0]
+    assert shop_status["reasons"] == [] and shop_status["state"] == "green", shop_status
+    assert shop_status["newest_backup"] == ids[-1] and shop_status["newest_verified"] == ids[-1]
+    assert shop_status["drill_passed"] is True and shop_status["drill_rto_seconds"] > 0
+    assert shop_status["backups"] == 2 and shop_status["stored_bytes"] > 0
+
+    board = client.get("/")
+    assert board.status_code == 200
+    assert 'class="state green"' in board.text and ids[-1] in board.text and "passed" in board.text
+    assert "<script" not in board.text and "http" not in board.text.split("</style>", 1)[0]  # nothing fetched
+
+    tab = client.get("/dag/backup__shop")
+    assert tab.status_code == 200
+    assert tab.text.count("<svg") == 4 and "Restore time (RTO) per drill" in tab.text
+    assert "would take about" in tab.text and ids[-1] in tab.text
+    other = client.get("/dag/some_teams_etl")
+    assert other.status_code == 200 and "is not one of Restorable's" in other.text
+
+    evidence = client.get(f"/restorable-not-a-prefix/api/evidence/shop/{ids[-1]}")
+    assert evidence.status_code == 404
+    records = client.get(f"/api/evidence/shop/{ids[-1]}").json()
+    assert {r["kind"] for r in records} >= {"checksum", "drill"}
+    assert client.get("/api/evidence/shop/..%2F..%2Fx").status_code == 404
+    assert client.get(f"/api/evidence/nope/{ids[-1]}").status_code == 404
