@@ -31,10 +31,19 @@ else
   echo $! >"$AIRFLOW_HOME/standalone.pid"
 fi
 
+echo "==> history for the status board and the charts: two backups and a drill of shop by the CLI"
+for step in "backup shop" "backup shop" "drill shop latest"; do
+  python -m restorable.cli $step >/dev/null 2>>"$STATE/demo-cli.log" || { tail -20 "$STATE/demo-cli.log"; exit 1; }
+done
+
 python "$ROOT/scripts/demo_run.py"
 python -m devstack status --state-dir "$STATE/stack" | grep '^monitoring' || true
 
-echo "==> screenshot of the DAGs page (headless Chromium): docs/screenshots/airflow-dags.png"
-python "$ROOT/scripts/screenshot.py" --url "http://127.0.0.1:$AIRFLOW__API__PORT" --airflow-home "$AIRFLOW_HOME" \
-  --out "$ROOT/docs/screenshots/airflow-dags.png" \
-  || echo "    (screenshot failed; the demo itself succeeded)"
+echo "==> screenshots (headless Chromium): the DAGs page, the Backups status board, the Backups tab of backup__shop"
+for shot in "/dags airflow-dags 900" "/plugin/restorable status-board 700" \
+  "/dags/backup__shop/plugin/restorable-dag dag-tab 1600"; do
+  set -- $shot
+  python "$ROOT/scripts/screenshot.py" --url "http://127.0.0.1:$AIRFLOW__API__PORT" --airflow-home "$AIRFLOW_HOME" \
+    --path "$1" --out "$ROOT/docs/screenshots/$2.png" --height "$3" --settle 12 \
+    || echo "    (screenshot $2 failed; the demo itself succeeded)"
+done

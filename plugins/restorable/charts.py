@@ -65,8 +65,10 @@ def _number(value: float) -> str:
     return f"{value:.3g}"
 
 
-def _date(value: float) -> str:
-    return datetime.fromtimestamp(value, UTC).strftime("%m-%d %H:%M")
+def _date(value: float, span: float = 86400.0) -> str:
+    """A time label as precise as the chart's span needs (seconds within two hours, days beyond two weeks)."""
+    fmt = "%H:%M:%S" if span < 7200 else "%m-%d %H:%M" if span < 14 * 86400 else "%Y-%m-%d"
+    return datetime.fromtimestamp(value, UTC).strftime(fmt)
 
 
 def chart(
@@ -107,9 +109,11 @@ def chart(
     for y in _ticks(y_lo, y_hi):
         parts.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{py(y):.1f}" y2="{py(y):.1f}" stroke="#e4e4e4"/>')
         parts.append(f'<text x="{LEFT - 6}" y="{py(y) + 4:.1f}" text-anchor="end">{esc(y_format(y))}</text>')
-    for x in _ticks(x_lo, x_hi, 3):
-        label = _date(x) if x_is_time else _number(x)
-        parts.append(f'<text x="{px(x):.1f}" y="{HEIGHT - BOTTOM + 16}" text-anchor="middle">{esc(label)}</text>')
+    ticks = _ticks(x_lo, x_hi, 3)
+    for i, x in enumerate(ticks):
+        label = _date(x, x_hi - x_lo) if x_is_time else _number(x)
+        anchor = "start" if i == 0 else "end" if i == len(ticks) - 1 else "middle"  # the ends stay inside
+        parts.append(f'<text x="{px(x):.1f}" y="{HEIGHT - BOTTOM + 16}" text-anchor="{anchor}">{esc(label)}</text>')
     parts.append(
         f'<text x="12" y="{TOP + plot_h / 2:.0f}" transform="rotate(-90 12 {TOP + plot_h / 2:.0f})" '
         f'text-anchor="middle">{esc(y_label)}</text>'

@@ -8,8 +8,8 @@ from the catalog. The verdict:
   ``metrics.max_backup_age``, no verified backup within ``metrics.max_verified_age``, the last
   drill failed or its validation found mismatches, backups failing their check, RPO above
   ``physical.monitor.rpo_objective``, or the bucket could not be read;
-- **amber** when one is near: never drilled or drill overdue (``metrics.max_drill_age``), or an
-  age past 80 % of its objective;
+- **amber** when one is near: never drilled or drill overdue (``metrics.max_drill_age``), an
+  age past 80 % of its objective, or the WAL archiver not running;
 - **green** otherwise.
 
 Each reason is kept in words, for the row's tooltip and the JSON.
@@ -42,6 +42,8 @@ class DatabaseStatus:
     drill_age_seconds: float | None = None
     drill_rto_seconds: float | None = None
     rpo_seconds: float | None = None
+    #: Where the database archives WAL: whether the archiver runs (None: it does not archive).
+    wal_archiver_running: bool | None = None
     stored_bytes: int = 0
     locked_backups: int = 0
     objectives: dict[str, float] = field(default_factory=dict)
@@ -108,6 +110,8 @@ def board(services: Services, databases: Collection[str]) -> list[DatabaseStatus
         else:
             failed_checks = 0
         status.rpo_seconds = one("rpo_seconds", db.id)
+        running = one("wal_archiver_running", db.id)
+        status.wal_archiver_running = None if running is None else running == 1
         stored = figures.get("stored_bytes", {})
         status.stored_bytes = int(sum(v for (database, *_where), v in stored.items() if database == db.id))
         status.locked_backups = int(one("backups_locked", db.id) or 0)
@@ -152,6 +156,8 @@ def _judge(status: DatabaseStatus, failed_checks: float, failing: int) -> None:
         if limit is not None and status.drill_age_seconds > limit:
             status.flag("amber", f"the last drill is {human_age(status.drill_age_seconds)} old, overdue")
     against(status.rpo_seconds, "rpo", "RPO now")
+    if status.wal_archiver_running is False:
+        status.flag("amber", "the WAL archiver is not running: RPO is not kept")
 
 
 @dataclass

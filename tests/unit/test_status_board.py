@@ -39,6 +39,7 @@ def status(**changes) -> DatabaseStatus:
         ({"drill_age_seconds": None, "drill_passed": None}, 0, 0, "amber", "never drilled"),
         ({"drill_age_seconds": 9 * DAY}, 0, 0, "amber", "overdue"),
         ({"rpo_seconds": 600}, 0, 0, "red", "RPO now is 10 min, above its objective of 5 min"),
+        ({"wal_archiver_running": False}, 0, 0, "amber", "the WAL archiver is not running"),
     ],
 )
 def test_red_amber_green_follow_the_objectives(changes, failed_checks, failing, state, reason):

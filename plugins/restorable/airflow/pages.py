@@ -131,7 +131,7 @@ def forecast_sentence(hist: History) -> str:
     took = f"{seconds / 60:.1f} min" if seconds >= 120 else f"{seconds:.0f} s"
     return (
         f"A restore of today's size ({human_bytes(sizes[-1])}) would take about <b>{took}</b> "
-        f"<small>(fitted on {len(drills)} passed drill(s))</small>."
+        f"<small>(from {len(drills)} passed drill(s))</small>."
     )
 
 
