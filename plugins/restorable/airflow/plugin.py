@@ -1,4 +1,4 @@
-"""The Airflow plugin: a "Backups" page in the UI showing the catalog, straight from the bucket.
+"""The Airflow plugin: the Backups status board and a Backups tab on each DAG page, straight from the bucket.
 
 Mounted on the API server at ``/restorable``: ``/`` the status board (``status_board``; in the UI's
 navigation), ``/dag/{dag_id}`` a tab on each DAG's page with the database's charts and drills
