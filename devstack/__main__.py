@@ -30,12 +30,17 @@ def main(argv: list[str] | None = None) -> int:
         help="approximate size of each sample database in MB (start only; default 20)",
     )
     parser.add_argument("--seed", type=int, default=1, help="sample data seed (start only)")
+    parser.add_argument(
+        "--monitoring",
+        action="store_true",
+        help="also start Prometheus, Pushgateway and Alertmanager (start only; make demo does)",
+    )
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
 
     if args.command == "start":
-        stack.start(args.state_dir, scale_mb=args.scale_mb, seed=args.seed)
+        stack.start(args.state_dir, scale_mb=args.scale_mb, seed=args.seed, monitoring=args.monitoring)
         report = stack.status(args.state_dir)
     elif args.command == "stop":
         stopped = stack.stop(args.state_dir)
@@ -57,6 +62,13 @@ def main(argv: list[str] | None = None) -> int:
                 f"{svc['pid'] or '':<8} {svc['conn_id']}"
             )
         print(f"bucket: {report['bucket']}   connections: source {report['env_file']}")
+        if monitoring := report.get("monitoring"):
+            urls = monitoring["urls"]
+            print(
+                f"monitoring ({'up' if monitoring['up'] else 'NOT up'}): prometheus {urls['prometheus']}  "
+                f"alertmanager {urls['alertmanager']}  pushgateway {urls['pushgateway']}  "
+                f"exporter {monitoring['exporter']}"
+            )
     if args.command == "status":
         return 0 if report.get("running") else 3
     return 0

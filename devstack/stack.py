@@ -7,6 +7,8 @@
 - ``shopdb_mysql``: MariaDB with the sample database ``shopdb``
 - ``drill_mysql``: a separate MariaDB for restore drills
 - ``s3``: SeaweedFS with the bucket ``restorable-backups`` (versioning + Object Lock)
+- with ``monitoring=True``: Prometheus, Pushgateway and Alertmanager (``devstack.monitoring``),
+  Prometheus scraping a ``restorable exporter`` on a port chosen here (the demo starts the exporter)
 
 The servers are daemons (sessions of their own) and outlive the command. The state directory
 gets ``stack.json`` (PIDs, ports, data paths; mode 0600 since it holds the passwords) and
@@ -19,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -27,7 +30,8 @@ from typing import Any
 from urllib.parse import quote
 
 from devstack.mariadb import MariaDBServer
-from devstack.ports import port_is_open
+from devstack.monitoring import DEMO, Monitoring
+from devstack.ports import free_port, port_is_open
 from devstack.postgres import PostgresServer
 from devstack.seaweedfs import SeaweedS3
 from restorable.exceptions import ConfigError
@@ -105,6 +109,10 @@ def env_lines(state: dict[str, Any]) -> list[str]:
         conn_id, _db = _CONNECTIONS[name]
         lines.append(f"export AIRFLOW_CONN_{conn_id.upper()}='{_connection_uri(name, record)}'")
     lines.append(f"export RESTORABLE_BUCKET='{state['bucket']}'")
+    if monitoring := state.get("monitoring"):
+        # Runs push to the Pushgateway (metrics.pushgateway_url's fallback); the exporter's port is Prometheus's target.
+        lines.append(f"export RESTORABLE_PUSHGATEWAY_URL='{monitoring['urls']['pushgateway']}'")
+        lines.append(f"export RESTORABLE_EXPORTER_PORT='{monitoring['exporter_port']}'")
     if state.get("age"):
         # The demo's key pair: the public key for the config, the identity for restores.
         identity = json.dumps({"conn_type": "generic", "password": state["age"]["identity"]})
@@ -128,7 +136,19 @@ def _summary(state: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def start(state_dir: Path = DEFAULT_STATE_DIR, *, scale_mb: float = 20.0, seed: int = 1) -> dict[str, Any]:
+def _start_monitoring(state_dir: Path) -> dict[str, Any]:
+    exporter_port = free_port()
+    monitoring = Monitoring(state_dir / "monitoring", timing=DEMO, exporter=f"127.0.0.1:{exporter_port}").start()
+    return {**monitoring.to_record(), "exporter_port": exporter_port}
+
+
+def _monitoring_is_up(record: dict[str, Any]) -> bool:
+    return all(port_is_open(port) for port in record["ports"].values())
+
+
+def start(
+    state_dir: Path = DEFAULT_STATE_DIR, *, scale_mb: float = 20.0, seed: int = 1, monitoring: bool = False
+) -> dict[str, Any]:
     """Start the whole stack (or report the one already running). Returns the state."""
     from devstack import sample_mariadb, sample_postgres
 
@@ -136,7 +156,13 @@ def start(state_dir: Path = DEFAULT_STATE_DIR, *, scale_mb: float = 20.0, seed: 
     existing = read_state(state_dir)
     if existing is not None:
         running = {name: _is_up(rec) for name, rec in existing["services"].items()}
+        if existing.get("monitoring"):
+            running["monitoring"] = _monitoring_is_up(existing["monitoring"])
         if running and all(running.values()):
+            if monitoring and not existing.get("monitoring"):
+                existing["monitoring"] = _start_monitoring(state_dir)
+                _write_private(state_dir / STATE_FILE, json.dumps(existing, indent=2))
+                _write_private(state_dir / ENV_FILE, "\n".join(env_lines(existing)) + "\n")
             log.info("stack already running state_dir=%s", state_dir)
             return existing
         log.info("stale stack state found, stopping leftovers state_dir=%s", state_dir)
@@ -198,8 +224,12 @@ def start(state_dir: Path = DEFAULT_STATE_DIR, *, scale_mb: float = 20.0, seed: 
             harden_bucket(servers["s3"], BUCKET)
             pg_summary, my_summary = pg_future.result(), my_future.result()
         sample_postgres.create_sample_roles(servers["drill_pg"].connection())
+        if monitoring:
+            state["monitoring"] = _start_monitoring(state_dir)
     except BaseException:
         log.error("stack start failed, stopping what was started state_dir=%s", state_dir)
+        if state.get("monitoring"):
+            Monitoring.from_record(state["monitoring"]).stop()
         for server in servers.values():
             try:
                 server.stop()
@@ -253,6 +283,10 @@ def stop(state_dir: Path = DEFAULT_STATE_DIR) -> list[str]:
         with ThreadPoolExecutor(max_workers=max(1, len(state["services"]))) as pool:
             for future in [pool.submit(stop_one, n, r) for n, r in state["services"].items()]:
                 future.result()
+        if state.get("monitoring"):
+            Monitoring.from_record(state["monitoring"]).stop()
+            shutil.rmtree(state["monitoring"]["state_dir"], ignore_errors=True)
+            stopped.append("monitoring")
         if errors:
             raise RuntimeError("could not stop everything: " + "; ".join(errors))
     for name in (STATE_FILE, ENV_FILE, AGE_KEY_FILE):
@@ -269,8 +303,16 @@ def status(state_dir: Path = DEFAULT_STATE_DIR) -> dict[str, Any]:
     services = {}
     for name, entry in _summary(state).items():
         services[name] = {**entry, "up": _is_up(state["services"][name])}
+    monitoring = None
+    if record := state.get("monitoring"):
+        monitoring = {
+            "up": _monitoring_is_up(record),
+            "urls": record["urls"],
+            "exporter": f"http://{record['exporter']}/metrics",
+        }
     return {
-        "running": all(s["up"] for s in services.values()),
+        "running": all(s["up"] for s in services.values()) and (monitoring is None or monitoring["up"]),
+        "monitoring": monitoring,
         "state_dir": state["state_dir"],
         "bucket": state["bucket"],
         "env_file": str(Path(state["state_dir"]) / ENV_FILE),

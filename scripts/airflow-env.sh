@@ -8,6 +8,8 @@ export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=admin:admin
 export AIRFLOW__API__HOST=127.0.0.1
 export AIRFLOW__API__PORT=${AIRFLOW_PORT:-8080}
+# Task processes reach the API server here; the default (localhost:8080) is wrong on any other port.
+export AIRFLOW__CORE__EXECUTION_API_SERVER_URL=http://127.0.0.1:$AIRFLOW__API__PORT/execution/
 export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL=5
 export AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK=False
 export RESTORABLE_CONFIG=$ROOT/include/restorable.yaml

@@ -5,9 +5,18 @@ set -euo pipefail
 source "$(dirname "$0")/airflow-env.sh"
 mkdir -p "$STATE"
 
-echo "==> local stack (PostgreSQL source + drill, MariaDB source + drill, SeaweedFS S3)"
-python -m devstack start --state-dir "$STATE/stack"
+echo "==> local stack (PostgreSQL source + drill, MariaDB source + drill, SeaweedFS S3, Prometheus + Pushgateway + Alertmanager)"
+# RESTORABLE_DEMO_MONITORING=0 leaves the monitoring out (each of its three programs starts in well under a second).
+python -m devstack start --state-dir "$STATE/stack" $([[ ${RESTORABLE_DEMO_MONITORING:-1} == 0 ]] || echo --monitoring)
 source "$STATE/stack/stack.env"
+
+exporter_pid=$STATE/exporter.pid
+if [[ -n ${RESTORABLE_EXPORTER_PORT:-} ]] && ! { [[ -f $exporter_pid ]] && kill -0 "$(cat "$exporter_pid")" 2>/dev/null; }; then
+  echo "==> restorable exporter (freshness from the bucket) on 127.0.0.1:$RESTORABLE_EXPORTER_PORT, scraped by Prometheus"
+  setsid python -m restorable.cli exporter --bind 127.0.0.1 --port "$RESTORABLE_EXPORTER_PORT" \
+    >"$STATE/exporter.log" 2>&1 </dev/null &
+  echo $! >"$exporter_pid"
+fi
 
 echo "==> Airflow metadata database ($AIRFLOW_HOME, SQLite)"
 mkdir -p "$AIRFLOW_HOME"
@@ -22,9 +31,19 @@ else
   echo $! >"$AIRFLOW_HOME/standalone.pid"
 fi
 
-python "$ROOT/scripts/demo_run.py"
+echo "==> history for the status board and the charts: two backups and a drill of shop by the CLI"
+for step in "backup shop" "backup shop" "drill shop latest"; do
+  python -m restorable.cli $step >/dev/null 2>>"$STATE/demo-cli.log" || { tail -20 "$STATE/demo-cli.log"; exit 1; }
+done
 
-echo "==> screenshot of the DAGs page (headless Chromium): docs/screenshots/airflow-dags.png"
-python "$ROOT/scripts/screenshot.py" --url "http://127.0.0.1:$AIRFLOW__API__PORT" --airflow-home "$AIRFLOW_HOME" \
-  --out "$ROOT/docs/screenshots/airflow-dags.png" \
-  || echo "    (screenshot failed; the demo itself succeeded)"
+python "$ROOT/scripts/demo_run.py"
+python -m devstack status --state-dir "$STATE/stack" | grep '^monitoring' || true
+
+echo "==> screenshots (headless Chromium): the DAGs page, the Backups status board, the Backups tab of backup__shop"
+for shot in "/dags airflow-dags 900" "/plugin/restorable status-board 700" \
+  "/dags/backup__shop/plugin/restorable-dag dag-tab 1600"; do
+  set -- $shot
+  python "$ROOT/scripts/screenshot.py" --url "http://127.0.0.1:$AIRFLOW__API__PORT" --airflow-home "$AIRFLOW_HOME" \
+    --path "$1" --out "$ROOT/docs/screenshots/$2.png" --height "$3" --settle 12 \
+    || echo "    (screenshot $2 failed; the demo itself succeeded)"
+done

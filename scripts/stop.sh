@@ -14,6 +14,11 @@ if [[ -f $pidfile ]]; then
   fi
   rm -f "$pidfile"
 fi
+if [[ -f $STATE/exporter.pid ]]; then
+  pid=$(cat "$STATE/exporter.pid")
+  kill -0 "$pid" 2>/dev/null && echo "stopping restorable exporter ($pid)" && kill -TERM -- "-$pid" 2>/dev/null
+  rm -f "$STATE/exporter.pid"
+fi
 if [[ -d $STATE/stack ]]; then
   python -m devstack stop --state-dir "$STATE/stack"
 fi

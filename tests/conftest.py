@@ -49,6 +49,7 @@ FIXTURE_MARKERS: dict[str, frozenset[str]] = {
     "seaweed_roles": _SERVER_MARKERS,  # tests/integration/lifecycle/test_apply.py
     "roles_s3": _SERVER_MARKERS,  # tests/integration/lifecycle/test_least_privilege_chain.py
     "alert_receiver": _SERVER_MARKERS,  # tests/airflow/conftest.py: a local HTTP webhook
+    "webhook": _SERVER_MARKERS,  # tests/integration/test_alert_path.py: Alertmanager's receiver
     "airflow_db": frozenset({"airflow"}),  # migrates Airflow's metadata DB
     "archiving_pg": _SERVER_MARKERS,  # tests/integration/wal/conftest.py
     "own_seaweed": _SERVER_MARKERS,  # tests/integration/wal/test_faults.py

@@ -27,6 +27,7 @@ from restorable.config import load_config
 from restorable.connections import resolve_connection
 from restorable.exceptions import ConfigError, Interrupted, RestorableError
 from restorable.interrupt import stop_on_signals
+from restorable.logs import cli_run_id, configure_logging, end_run, log_format, start_run
 from restorable.progress import Progress, human_bytes
 from restorable.services import Services
 
@@ -488,7 +489,13 @@ def _fail(args: argparse.Namespace, exc: RestorableError) -> int:
     if args.json:
         json.dump({"error": type(exc).__name__, "message": str(exc), "exit_code": exc.exit_code}, sys.stdout)
         sys.stdout.write("\n")
-    print(error_line(exc), file=sys.stderr)
+    if log_format() == "json":
+        # stderr stays one JSON object per line: the error is the run's last log record.
+        logging.getLogger("restorable.cli").error(
+            error_line(exc), extra={"restorable_fields": {"error": type(exc).__name__, "exit_code": exc.exit_code}}
+        )
+    else:
+        print(error_line(exc), file=sys.stderr)
     return exc.exit_code
 
 
@@ -500,13 +507,15 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_wal_fetch(_parser(), argv)
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
+    try:
+        # Text, or one JSON object per line with RESTORABLE_LOG_FORMAT=json (restorable.logs).
+        configure_logging(logging.DEBUG if args.verbose else logging.INFO)
+    except RestorableError as exc:
+        return _fail(args, exc)
     for noisy in ("botocore", "boto3", "urllib3", "s3transfer"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Every line of this run carries its database and run id (and its backup id once chosen).
+    start_run(database=getattr(args, "database", None), run_id=cli_run_id())
     try:
         # SIGTERM (kill, a timeout, a supervisor) unwinds like Ctrl-C: every clean-up path runs.
         with stop_on_signals():
@@ -530,6 +539,8 @@ def main(argv: list[str] | None = None) -> int:
         stopped = exc if isinstance(exc, Interrupted) else Interrupted(signal.SIGINT)
         print(f"restorable: {stopped}; stopped and cleaned up, nothing was committed", file=sys.stderr)
         return stopped.exit_code
+    finally:
+        end_run()
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """The top-level ``metrics`` block: the Pushgateway runs push to, and the exporter's objectives.
 
 Parsed with the config's own field reader (``config._Fields``), so its mistakes read like the rest:
-the file, the field and what to write instead.
+the file, the field and what to write instead. Without ``pushgateway_url``, runs push to
+``$RESTORABLE_PUSHGATEWAY_URL`` when that is set (how the demo stack hands its Pushgateway to Airflow's
+tasks without editing the config).
 """
 
 from __future__ import annotations
@@ -13,16 +15,20 @@ from urllib.parse import urlsplit
 from restorable.config import MetricsConfig, _Fields
 from restorable.exceptions import ConfigError
 
+PUSHGATEWAY_ENV = "RESTORABLE_PUSHGATEWAY_URL"
+
 
 def parse_metrics(data: Any, where: str, env: Mapping[str, str]) -> MetricsConfig:
     if data is None:
-        return MetricsConfig()
+        data = {}
     from restorable.lifecycle.policy import parse_duration
 
     f = _Fields(data, where, env)
     url = f.text("pushgateway_url", None)
     if url is not None:
         url = _pushgateway_url(url.strip(), f"{where}.pushgateway_url")
+    elif env.get(PUSHGATEWAY_ENV):
+        url = _pushgateway_url(env[PUSHGATEWAY_ENV].strip(), f"${PUSHGATEWAY_ENV}")
     job = f.text("job", "restorable")
     if not job or "/" in job:
         raise ConfigError(f"{where}.job: {job!r} is not a job name", hint="Use a short name without '/'")

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -87,7 +87,7 @@ class BucketCollector:
             families = self._cached[1]
         yield from families
 
-    def _measure(self) -> list[GaugeMetricFamily]:
+    def _measure(self, databases: Collection[str] | None = None) -> list[GaugeMetricFamily]:
         from prometheus_client.core import GaugeMetricFamily
 
         families = {
@@ -96,6 +96,8 @@ class BucketCollector:
         }
         now = utcnow()
         for db in self.services.config.databases.values():
+            if databases is not None and db.id not in databases:
+                continue
             try:
                 self._database(db, families, now)
                 up = 1
@@ -104,6 +106,20 @@ class BucketCollector:
                 up = 0
             families["exporter_database_up"].add_metric([db.id, db.engine], up)
         return list(families.values())
+
+    def measure(self, databases: Collection[str] | None = None) -> dict[str, dict[tuple[str, ...], float]]:
+        """The figures now (no cache), as ``{name: {labels after database: value}}`` keyed by database first.
+
+        What the status board shows, so it agrees with what the alert rules read; ``databases`` limits
+        the reading to those (the board reads only what its user may see).
+        """
+        out: dict[str, dict[tuple[str, ...], float]] = {}
+        for family in self._measure(databases):
+            for sample in family.samples:
+                labels = sample.labels
+                key = (labels["database"], *(labels[k] for k in FAMILIES[family.name.removeprefix("restorable_")][1]))
+                out.setdefault(family.name.removeprefix("restorable_"), {})[key] = sample.value
+        return out
 
     def _database(self, db: DatabaseConfig, families: dict[str, GaugeMetricFamily], now: datetime) -> None:
         def gauge(name: str, value: float | None, *extra: str) -> None:

@@ -14,7 +14,7 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from restorable.config import MetricsConfig, parse_config
-from restorable.exceptions import IntegrityError
+from restorable.exceptions import ConfigError, IntegrityError
 from restorable.metadata import SnapshotMetadata
 from restorable.metrics import (
     RUN_METRICS,
@@ -86,6 +86,25 @@ def test_no_pushgateway_configured_reports_nowhere():
     sink = services(metrics={"pushgateway_url": "http://127.0.0.1:9091", "job": "b"}).metrics()
     assert isinstance(sink, PushgatewaySink)
     assert (sink.url, sink.job) == ("http://127.0.0.1:9091", "b")
+
+
+def test_the_environment_names_a_pushgateway_when_the_config_does_not():
+    def config(metrics, env):
+        data = {
+            "storage": {"conn_id": "s3", "bucket": "backups"},
+            "encryption": {"recipients": [RECIPIENT]},
+            "databases": [{"id": "shop", "engine": "mysql", "conn_id": "shop_db", "schedule": None}],
+            **({"metrics": metrics} if metrics is not None else {}),
+        }
+        return parse_config(data, Path("restorable.yaml"), env).metrics
+
+    env = {"RESTORABLE_PUSHGATEWAY_URL": "http://127.0.0.1:9091/"}
+    assert config(None, env).pushgateway_url == "http://127.0.0.1:9091"
+    assert config({"job": "b"}, env).pushgateway_url == "http://127.0.0.1:9091"
+    assert config({"pushgateway_url": "http://gw:9091"}, env).pushgateway_url == "http://gw:9091"
+    assert config(None, {}).pushgateway_url is None
+    with pytest.raises(ConfigError, match=r"\$RESTORABLE_PUSHGATEWAY_URL: the URL holds credentials"):
+        config(None, {"RESTORABLE_PUSHGATEWAY_URL": "http://u:p@gw:9091"})
 
 
 def test_every_figure_is_named_in_prometheus_form():

@@ -16,7 +16,7 @@ from typing import Any
 from restorable.engines import engine_for
 from restorable.exceptions import RestorableError
 from restorable.keys import provider_for
-from restorable.logs import backup_log
+from restorable.logs import backup_log, bind_run
 from restorable.repository.lease import hold_lease
 from restorable.repository.manifest import DUMP, BackupManifest, StoredObject, iso, new_backup_id, utcnow
 from restorable.repository.sealed import write_sealed
@@ -83,6 +83,7 @@ def run_backup(
     started = utcnow()
     backup_id = backup_id or new_backup_id(started)
     log = backup_log(__name__, database_id, backup_id)
+    bind_run(backup=backup_id)
     catalog = services.catalog("backup")
     if catalog.has_manifest(database_id, backup_id):
         log.info("backup already committed; nothing to do")

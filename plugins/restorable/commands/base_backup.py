@@ -24,7 +24,7 @@ from typing import Any
 from restorable.commands.backup import check_bucket
 from restorable.engines.postgres.engine import PostgresEngine
 from restorable.exceptions import ConfigError, RestorableError, StorageError
-from restorable.logs import backup_log
+from restorable.logs import backup_log, bind_run
 from restorable.metadata import SnapshotMetadata
 from restorable.physical.basebackup import (
     WalRange,
@@ -123,6 +123,7 @@ def run_base_backup(
     started = utcnow()
     backup_id = backup_id or new_backup_id(started)
     log = backup_log(__name__, database_id, backup_id)
+    bind_run(backup=backup_id)
     catalog = services.catalog("backup")
     if catalog.has_manifest(database_id, backup_id):
         log.info("base backup already committed; nothing to do")

@@ -34,7 +34,7 @@ from restorable.commands.restore_target import (
 )
 from restorable.connections import ConnectionInfo
 from restorable.exceptions import RestorableError, StorageError, ValidationFailed
-from restorable.logs import backup_log
+from restorable.logs import backup_log, bind_run
 from restorable.repository.manifest import BackupManifest, iso
 from restorable.services import Services
 from restorable.storage.errors import AccessDenied
@@ -126,6 +126,7 @@ def restore_into(
     catalog = services.catalog("restore")
     manifest = catalog.read_manifest(database_id, backup_id)
     log = backup_log(__name__, database_id, manifest.backup_id)
+    bind_run(backup=manifest.backup_id)
     log.info("restore starting", target=target.describe(), into=database, overwrite=overwrite)
     started = time.monotonic()
     try:

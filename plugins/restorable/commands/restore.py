@@ -21,7 +21,7 @@ from restorable.engines import engine_for
 from restorable.engines.base import Engine
 from restorable.exceptions import IntegrityError, RestorableError
 from restorable.keys import identity_for
-from restorable.logs import backup_log
+from restorable.logs import backup_log, bind_run
 from restorable.metadata import SnapshotMetadata
 from restorable.repository.manifest import BackupManifest
 from restorable.repository.sealed import open_sealed
@@ -236,6 +236,7 @@ def restore_backup(
     catalog = services.catalog("restore")
     manifest = catalog.read_manifest(database_id, backup_id)
     log = backup_log(__name__, database_id, manifest.backup_id)
+    bind_run(backup=manifest.backup_id)
     engine = engine_for(manifest.engine)
     identity = identity_for(services, catalog.store, manifest, identity)
     log.info("restore starting", target=target.describe(), database=database, overwrite=overwrite)

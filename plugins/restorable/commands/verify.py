@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from restorable.engines import engine_for
 from restorable.exceptions import DecryptionError, IntegrityError, NotFound, RestorableError, StorageError
-from restorable.logs import backup_log
+from restorable.logs import backup_log, bind_run
 from restorable.repository.manifest import DUMP, BackupManifest, StoredObject
 from restorable.repository.sealed import open_sealed, read_sealed
 from restorable.services import Services
@@ -173,6 +173,7 @@ def verify_backup(
     manifest = _read_manifest(services, database_id, backup_id, kind)
     backup_id = manifest.backup_id
     log = backup_log(__name__, database_id, backup_id)
+    bind_run(backup=backup_id)
     started = time.monotonic()
     record: dict[str, Any] = {"kind_of_backup": manifest.kind, "objects": []}
     problems: list[str] = []

@@ -31,7 +31,7 @@ from typing import Any
 from restorable.engines.postgres.engine import PostgresEngine
 from restorable.engines.postgres.tools import connect
 from restorable.exceptions import IntegrityError, NotFound, RestorableError, RestoreRefused
-from restorable.logs import backup_log
+from restorable.logs import backup_log, bind_run
 from restorable.physical.archive_end import read_archive_end
 from restorable.physical.restore import PhysicalRestore, physical_bases, restore_to_point
 from restorable.physical.server import remove_restored, stop_server
@@ -126,6 +126,7 @@ def run_pitr_drill(
         raise NotFound(f"no physical base backup of {database_id}{when} to drill", database=database_id)
     base = bases[-1]
     blog = backup_log(__name__, database_id, base.backup_id)
+    bind_run(backup=base.backup_id)
     store, layout = services.store("restore"), services.catalog("restore").layout
     end = read_archive_end(store, layout, identity, database_id, base.physical["timeline"])
     if end is None or end.last_commit_time is None:

@@ -38,7 +38,7 @@ from restorable.connections import ConnectionInfo, env_var_name
 from restorable.engines.postgres.tools import find_pg_binary
 from restorable.engines.process import child_env
 from restorable.exceptions import RestoreRefused, ToolError
-from restorable.logs import backup_log
+from restorable.logs import backup_log, bind_run
 from restorable.physical.archive_end import read_archive_end
 from restorable.physical.extract import (
     as_postgres,
@@ -315,6 +315,7 @@ def restore_to_point(
     bases = physical_bases(services, db)
     base = choose_base(bases, request.target, db, request.base_id)
     blog = backup_log(__name__, db, base.backup_id)
+    bind_run(backup=base.backup_id)
     timeline = int(request.timeline) if request.timeline and request.timeline.isdigit() else base.physical["timeline"]
     archive = check_archive_reaches(services, base, request.target, timeline, identity)
     created = prepare_directory(request.target_dir)

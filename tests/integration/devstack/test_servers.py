@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import time
+import urllib.request
 
 import botocore.exceptions
 import psycopg
@@ -483,7 +484,7 @@ def test_stack_start_status_stop(tmp_path):
     state_dir = tmp_path / "stack"
     cli = [sys.executable, "-m", "devstack"]
     started = subprocess.run(
-        [*cli, "start", "--state-dir", str(state_dir), "--scale-mb", "3", "--json"],
+        [*cli, "start", "--state-dir", str(state_dir), "--scale-mb", "3", "--monitoring", "--json"],
         capture_output=True,
         text=True,
         timeout=300,
@@ -524,6 +525,14 @@ def test_stack_start_status_stop(tmp_path):
         client = s3.client(s3conn.login, s3conn.password)
         assert client.get_bucket_versioning(Bucket="restorable-backups")["Status"] == "Enabled"
         pids = [svc["pid"] for svc in report["services"].values()]
+        # Prometheus, Pushgateway and Alertmanager answer, and the runs will push to this Pushgateway.
+        monitoring = report["monitoring"]
+        assert monitoring["up"] is True
+        for url in monitoring["urls"].values():
+            with urllib.request.urlopen(f"{url}/-/ready", timeout=5) as ready:
+                assert ready.status == 200
+        assert env["RESTORABLE_PUSHGATEWAY_URL"] == monitoring["urls"]["pushgateway"]
+        pids += json.loads((state_dir / "stack.json").read_text())["monitoring"]["pids"].values()
         assert all(_alive(pid) for pid in pids)
     finally:
         stopped = subprocess.run(

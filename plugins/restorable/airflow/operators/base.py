@@ -77,6 +77,13 @@ class RestorableOperator(BaseOperator):
     def database(self):
         return self.services.config.database(self.database_id)
 
+    def pre_execute(self, context: Any) -> None:
+        """Name this task's run for every log line it writes (``restorable.logs``): database, run id, DAG."""
+        from restorable.logs import start_run
+
+        ti = context["ti"]
+        start_run(database=self.database_id, run_id=ti.run_id, dag_id=ti.dag_id)
+
     def observed(self, context: Any, kind: str):
         """Report this task's run to the configured metrics sink when it ends (``restorable.metrics``)."""
         from restorable.metrics import observed
