@@ -33,6 +33,7 @@ from restorable.services import Services
 def _parser() -> argparse.ArgumentParser:
     from restorable.commands.pitr import add_parsers as add_pitr_parsers
     from restorable.commands.pitr import add_restore_options as add_pitr_restore_options
+    from restorable.commands.report import add_parsers as add_report_parsers
     from restorable.commands.wal import add_parsers as add_wal_parsers
 
     p = argparse.ArgumentParser(prog="restorable", description=__doc__.split("\n")[0])
@@ -112,6 +113,7 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--port", type=int, default=9464, help="port to listen on (default 9464)")
     ex.add_argument("--bind", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
 
+    add_report_parsers(sub)
     k = sub.add_parser("keygen", help="generate an age key pair (identity to a 0600 file, public key printed)")
     k.add_argument("output", type=Path, help="where to write the identity (must not exist)")
     return p
@@ -422,7 +424,14 @@ COMMANDS = {
     "verify-wal": lambda args, services: _wal("cmd_verify_wal", args, services),
     "base-backup": lambda args, services: _pitr("cmd_base_backup", args, services),
     "pitr-drill": lambda args, services: _pitr("cmd_pitr_drill", args, services),
+    "report": lambda args, services: _report(args, services),
 }
+
+
+def _report(args: argparse.Namespace, services: Services) -> int:
+    from restorable.commands.report import cmd_report
+
+    return cmd_report(args, services)
 
 
 def _pitr(name: str, args: argparse.Namespace, services: Services) -> int:
