@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.airflow, pytest.mark.integration]
 def fresh_venv(tmp_path_factory) -> Path:
     uv = shutil.which("uv")
     if uv is None:
-        pytest.fail("uv is not installed: run `make bootstrap`")
+        pytest.fail("uv is not installed: run `make venv` (it installs uv)")
     venv = tmp_path_factory.mktemp("provider") / "venv"
     python = Path(os.environ.get("VIRTUAL_ENV", "")) / "bin" / "python"
     started = time.monotonic()
