@@ -292,10 +292,11 @@ def _drill_rows(
                 "ok": drill.ok,
                 "rto_seconds": rto,
                 "rto_objective_seconds": objectives["rto_seconds"],
-                "rto_met": rto is not None and rto <= objectives["rto_seconds"],
+                # None: nothing measured (a drill that failed before its restore; no backup before this one).
+                "rto_met": None if rto is None else rto <= objectives["rto_seconds"],
                 "rpo_seconds": rpo,
                 "rpo_objective_seconds": rpo_objective,
-                "rpo_met": rpo is not None and rpo_objective is not None and rpo <= rpo_objective,
+                "rpo_met": None if rpo is None or rpo_objective is None else rpo <= rpo_objective,
                 "problems": problems,
                 "key": drill.key,
             }

@@ -42,7 +42,9 @@ class _Document:
 
     def table(self, rows: list[list[Any]], widths: tuple[int, ...] | None = None, size: int = 8) -> None:
         self.pdf.set_font("Helvetica", "", size)
-        with self.pdf.table(col_widths=widths, line_height=size * 0.55, first_row_as_headings=True) as table:
+        with self.pdf.table(
+            col_widths=widths, line_height=size * 0.55, first_row_as_headings=True, text_align="LEFT"
+        ) as table:
             for row in rows:
                 cells = table.row()
                 for value in row:

@@ -27,8 +27,8 @@ def seconds(value: float | None) -> str:
     return f"{value / 3600:.1f} h"
 
 
-def verdict(met: bool) -> str:
-    return "met" if met else "NOT met"
+def verdict(met: bool | None) -> str:
+    return "n/a" if met is None else "met" if met else "NOT met"
 
 
 def statement(report: dict[str, Any]) -> list[str]:
