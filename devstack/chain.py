@@ -70,8 +70,19 @@ def make_chain(
     drill: dict | None = None,
     extra_connections: dict[str, ConnectionInfo] | None = None,
     max_attempts: int = 3,
+    copies: list[dict] | None = None,
+    kms: dict[str, ConnectionInfo] | None = None,
+    kms_backend: str = "openbao_transit",
+    kms_key: str = "restorable",
 ) -> Chain:
-    """``s3`` is the backup writer's connection; ``lifecycle_s3``/``restore_s3`` give the other duties theirs."""
+    """``s3`` is the backup writer's connection; ``lifecycle_s3``/``restore_s3`` give the other duties theirs.
+
+    ``copies``: ``storage.copies`` entries (their connections in ``extra_connections``).
+
+    ``kms`` (``{"encrypt": conn, "decrypt": conn, "rotate": conn}``) turns envelope mode on, with ``kms_backend``'s
+    key ``kms_key`` (OpenBao transit's ``restorable`` by default);
+    the chain's own age key stays a recipient of every backup, as the break-glass key.
+    """
     identity, recipient = generate_identity()
     connections = {
         "src": source,
@@ -93,9 +104,17 @@ def make_chain(
             storage[f"{duty}_conn_id"] = f"restorable_s3_{duty}"
     if object_lock:
         storage["object_lock"] = {"mode": "GOVERNANCE", "days": 1}
+    if copies:
+        storage["copies"] = copies
+    encryption = {"recipients": [recipient], "identity_conn_id": "restorable_age"}
+    if kms:
+        encryption["envelope"] = {"kms": kms_backend, "key": kms_key}
+        for duty, conn in kms.items():
+            connections[f"restorable_kms_{duty}"] = conn
+            encryption["envelope"][f"{duty}_conn_id"] = f"restorable_kms_{duty}"
     data = {
         "storage": storage,
-        "encryption": {"recipients": [recipient], "identity_conn_id": "restorable_age"},
+        "encryption": encryption,
         "compression": {"level": 1, "threads": 2},
         "databases": [
             {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the system programs Restorable drives, when they are missing: PostgreSQL 15 server and
-# client tools, MariaDB server and client, the age CLI (restores by hand), zstd, pgBackRest (only
+# client tools, MariaDB server and client, the age CLI (restores by hand), zstd, jq, pgBackRest (only
 # for the benchmark's physical row), Prometheus with its Pushgateway and Alertmanager (promtool checks
 # the alert rules), Redis (the CeleryExecutor test's broker) and Chromium (only for the UI screenshot). As root it uses apt-get; otherwise it
 # prints the exact command.
@@ -22,6 +22,7 @@ need mariadb-server mariadbd mariadb-install-db
 need mariadb-client mariadb mariadb-dump
 need age age
 need zstd zstd
+need jq jq  # the README's restore by hand of an envelope backup reads key.json with it (and its test)
 need pgbackrest pgbackrest
 need prometheus prometheus promtool
 need prometheus-pushgateway prometheus-pushgateway

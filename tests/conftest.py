@@ -52,6 +52,10 @@ FIXTURE_MARKERS: dict[str, frozenset[str]] = {
     "airflow_db": frozenset({"airflow"}),  # migrates Airflow's metadata DB
     "archiving_pg": _SERVER_MARKERS,  # tests/integration/wal/conftest.py
     "own_seaweed": _SERVER_MARKERS,  # tests/integration/wal/test_faults.py
+    "region_b": _SERVER_MARKERS,  # tests/integration/copies/test_copies.py
+    "own_primary": _SERVER_MARKERS,  # tests/integration/copies/test_copies.py
+    "openbao": _SERVER_MARKERS,  # OpenBao transit, the KMS of envelope mode
+    "moto_kms": _SERVER_MARKERS,  # moto's server, for the AWS KMS API only
 }
 #: Every test file under tests/<directory>/ carries this marker in its ``pytestmark``.
 DIRECTORY_MARKERS = {"integration": "integration", "airflow": "airflow"}
@@ -224,6 +228,36 @@ def seaweed(localstack_dir: Path) -> Iterator:
     from devstack.seaweedfs import SeaweedS3
 
     server = SeaweedS3(localstack_dir / "seaweedfs")
+    try:
+        server.start()
+        _reap_if_killed(server, server.state_dir)
+        yield server
+    finally:
+        server.stop()
+
+
+# -- OpenBao (transit: the KMS of envelope mode) ---------------------------------------------------
+@pytest.fixture(scope="session")
+def openbao(localstack_dir: Path) -> Iterator:
+    """OpenBao on raft storage with transit, the key ``restorable`` and a token per duty (devstack/openbao.py)."""
+    from devstack.openbao import OpenBao
+
+    server = OpenBao(localstack_dir / "openbao")
+    try:
+        server.start()
+        _reap_if_killed(server, server.state_dir)
+        server.setup_transit()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_kms(localstack_dir: Path) -> Iterator:
+    """moto's server for the AWS KMS API (no key policies, no real rotation: see devstack/moto_kms.py)."""
+    from devstack.moto_kms import MotoKms
+
+    server = MotoKms(localstack_dir / "moto")
     try:
         server.start()
         _reap_if_killed(server, server.state_dir)

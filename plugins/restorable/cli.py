@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from restorable.commands.copy_cli import cmd_copy, cmd_copy_status, fallback_text, services_for
 from restorable.config import load_config
 from restorable.connections import resolve_connection
 from restorable.exceptions import ConfigError, Interrupted, RestorableError
@@ -31,6 +32,9 @@ from restorable.services import Services
 
 
 def _parser() -> argparse.ArgumentParser:
+    from restorable.commands.copy_cli import add_from_option
+    from restorable.commands.copy_cli import add_parsers as add_copy_parsers
+    from restorable.commands.keys import add_parsers as add_keys_parsers
     from restorable.commands.pitr import add_parsers as add_pitr_parsers
     from restorable.commands.pitr import add_restore_options as add_pitr_restore_options
     from restorable.commands.report import add_parsers as add_report_parsers
@@ -50,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
 
     ls = sub.add_parser("list", help="list committed backups in the bucket")
     ls.add_argument("database", nargs="?")
+    add_from_option(ls)
 
     v = sub.add_parser("verify", help="re-read a stored backup and check it against its manifest")
     v.add_argument("database")
@@ -61,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     v.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print the result as JSON")
     v.add_argument("--identity-file", type=Path, help="age identity file (default: the identity connection)")
+    add_from_option(v)
 
     r = sub.add_parser("restore", help="restore a backup into a target database, then compare it")
     r.add_argument("database")
@@ -74,6 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--jobs", type=int, help="parallel restore jobs (default from config)")
     r.add_argument("--identity-file", type=Path, help="age identity file (default: the identity connection)")
     add_pitr_restore_options(r)
+    add_from_option(r)
 
     d = sub.add_parser(
         "drill",
@@ -91,6 +98,7 @@ def _parser() -> argparse.ArgumentParser:
     # Also after the command (`restorable drill shop --json`); SUPPRESS keeps a --json given before it.
     d.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print the result as JSON")
     d.add_argument("--identity-file", type=Path, help="age identity file (default: the identity connection)")
+    add_from_option(d)
 
     h = sub.add_parser("hold", help="set or clear a legal hold on every object of a backup")
     h.add_argument("database")
@@ -101,13 +109,17 @@ def _parser() -> argparse.ArgumentParser:
 
     lc = sub.add_parser("lifecycle", help="retention and the bucket audit (what enforce_lifecycle runs)")
     lc_sub = lc.add_subparsers(dest="lifecycle_command", required=True)
-    lc_sub.add_parser("plan", help="show what retention would keep, transition and delete; change nothing")
-    lc_sub.add_parser("apply", help="carry the retention plan out (deletes, transitions, orphan cleanup)")
+    lc_plan = lc_sub.add_parser("plan", help="show what retention would keep, transition and delete; change nothing")
+    lc_apply = lc_sub.add_parser("apply", help="carry the retention plan out (deletes, transitions, orphan cleanup)")
     au = lc_sub.add_parser("audit", help="check versioning, Object Lock, encryption and lifecycle rules")
     au.add_argument("--fix", action="store_true", help="set the settings that can be set, then report")
+    for each in (lc_plan, lc_apply, au):
+        add_from_option(each)
 
     add_wal_parsers(sub)
     add_pitr_parsers(sub)
+    add_copy_parsers(sub)
+    add_keys_parsers(sub)
 
     ex = sub.add_parser("exporter", help="serve freshness metrics computed from the bucket on /metrics (Prometheus)")
     ex.add_argument("--port", type=int, default=9464, help="port to listen on (default 9464)")
@@ -249,17 +261,21 @@ def cmd_restore(args: argparse.Namespace, services: Services) -> int:
         )
     target = target_connection(services, args.target)
     progress = Progress(f"restore {args.database}")
-    report = restore_backup(
-        services,
-        args.database,
-        args.backup_id,
-        target=target,
-        database=args.target_database,
-        overwrite=args.overwrite,
-        identity=_identity(args),
-        jobs=args.jobs,
-        on_progress=progress,
-    )
+
+    def restore(source: Services, backup_id: str) -> Any:
+        return restore_backup(
+            source,
+            args.database,
+            backup_id,
+            target=target,
+            database=args.target_database,
+            overwrite=args.overwrite,
+            identity=_identity(args),
+            jobs=args.jobs,
+            on_progress=progress,
+        )
+
+    report, report.copy, report.fallback_reason = _from_copy_or_fallback(args, services, restore)
     progress.finish()
     status = "matches its manifest" if report.ok else f"DIFFERS from its manifest in {len(report.differences)} ways"
     text = [
@@ -267,6 +283,7 @@ def cmd_restore(args: argparse.Namespace, services: Services) -> int:
         f"{report.found_rows} rows; {status}"
     ]
     text += [f"  - {d}" for d in report.differences]
+    text += fallback_text(report.copy, report.fallback_reason)
     _emit(args, report.to_dict(), "\n".join(text))
     return 0 if report.ok else 6
 
@@ -288,7 +305,7 @@ def _drill_text(result: Any) -> str:
             f"{validation.get('failed_expectations', 0)} failed",
         ),
         ("restore (RTO)", f"{restore.get('restore_seconds')} s"),
-        ("evidence", evidence.get("record_key") or "-"),
+        ("evidence", evidence.get("record_key") or "NOT recorded"),
     ]
     lines = [f"drill of {result.database_id}: {verdict}"]
     lines += [f"  {name:14} {value}" for name, value in rows]
@@ -307,23 +324,36 @@ def cmd_drill(args: argparse.Namespace, services: Services) -> int:
 
     progress = Progress(f"drill {args.database}")
     with observed(services, "drill", args.database) as run:
-        result = run_drill(
+        result, result.copy, result.fallback_reason = _from_copy_or_fallback(
+            args,
             services,
-            args.database,
-            args.backup_id,
-            target_conn_id=args.target,
-            identity=_identity(args),
-            on_progress=progress,
+            lambda source, backup_id: run_drill(
+                source,
+                args.database,
+                backup_id,
+                target_conn_id=args.target,
+                identity=_identity(args),
+                on_progress=progress,
+            ),
         )
         run.figures.update(drill_figures(result.evidence, result.validation))
         run.failed = not result.ok
     progress.finish()
-    _emit(args, result.to_dict(), _drill_text(result))
+    _emit(args, result.to_dict(), "\n".join([_drill_text(result), *fallback_text(result.copy, result.fallback_reason)]))
     error = result.error()
     if error is None:
         return 0
     print(error_line(error), file=sys.stderr)
     return error.exit_code
+
+
+def _from_copy_or_fallback(args: argparse.Namespace, services: Services, action: Any) -> tuple[Any, Any, Any]:
+    """(result, copy, reason): ``--from COPY`` reads that copy; else the primary, then a verified copy."""
+    from restorable.copies.fallback import with_fallback
+
+    if args.from_copy:
+        return action(services, args.backup_id), args.from_copy, None  # main() gave the copy's services
+    return with_fallback(services, args.database, args.backup_id, action)
 
 
 def cmd_hold(args: argparse.Namespace, services: Services) -> int:
@@ -424,8 +454,18 @@ COMMANDS = {
     "verify-wal": lambda args, services: _wal("cmd_verify_wal", args, services),
     "base-backup": lambda args, services: _pitr("cmd_base_backup", args, services),
     "pitr-drill": lambda args, services: _pitr("cmd_pitr_drill", args, services),
+    "copy": cmd_copy,
+    "copy-status": cmd_copy_status,
+    "keys": lambda args, services: _keys("cmd_keys", args, services),
+    "audit-encryption": lambda args, services: _keys("cmd_audit_encryption", args, services),
     "report": lambda args, services: _report(args, services),
 }
+
+
+def _keys(name: str, args: argparse.Namespace, services: Services) -> int:
+    from restorable.commands import keys
+
+    return getattr(keys, name)(args, services)
 
 
 def _report(args: argparse.Namespace, services: Services) -> int:
@@ -481,7 +521,7 @@ def main(argv: list[str] | None = None) -> int:
         with stop_on_signals():
             if args.command == "keygen":
                 return cmd_keygen(args)
-            services = Services(load_config(args.config), resolve=resolve_connection)
+            services = services_for(args, Services(load_config(args.config), resolve=resolve_connection))
             return COMMANDS[args.command](args, services)
     except RestorableError as exc:
         return _fail(args, exc)

@@ -22,6 +22,8 @@ from restorable.exceptions import ConfigError
 from restorable.repository.layout import DATABASE_ID_RE
 
 if TYPE_CHECKING:
+    from restorable.config_copies import CopyDestination
+    from restorable.config_keys import EnvelopeConfig
     from restorable.config_report import ReportConfig
 
 LOCK_MODES = ("GOVERNANCE", "COMPLIANCE")
@@ -48,12 +50,16 @@ class StorageConfig:
     #: Least-privilege connections per duty; each defaults to ``conn_id``.
     lifecycle_conn_id: str | None = None
     restore_conn_id: str | None = None
+    #: ``storage.copies``: where each backup is copied (``config_copies``).
+    copies: tuple[CopyDestination, ...] = ()
 
 
 @dataclass(frozen=True)
 class EncryptionConfig:
     recipients: tuple[str, ...]
     identity_conn_id: str = "restorable_age"
+    #: Envelope mode (``config_keys``): a fresh identity per backup, wrapped by a KMS; None: static recipients only.
+    envelope: EnvelopeConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -327,6 +333,8 @@ def _schedule(fields: _Fields, key: str, default: str | None) -> str | None:
 
 
 def _storage(data: Any, where: str, env: Mapping[str, str]) -> StorageConfig:
+    from restorable.config_copies import parse_copies
+
     f = _Fields(data, where, env)
     conn_id = f.text("conn_id", required=True)
     bucket = f.text("bucket", required=True)
@@ -356,6 +364,7 @@ def _storage(data: Any, where: str, env: Mapping[str, str]) -> StorageConfig:
         lock_days=lock_days,
         lifecycle_conn_id=f.text("lifecycle_conn_id", None),
         restore_conn_id=f.text("restore_conn_id", None),
+        copies=parse_copies(f.raw("copies", None), f"{where}.copies", env, primary=(conn_id, bucket, prefix)),
     )
     f.check_unknown()
     return storage
@@ -383,7 +392,10 @@ def _encryption(data: Any, where: str, env: Mapping[str, str]) -> EncryptionConf
                 f"{where}.recipients[{i}]: {value[:12]}... is not an age X25519 public key (age1 + 58 chars)"
             )
         expanded.append(value)
-    enc = EncryptionConfig(tuple(expanded), f.text("identity_conn_id", "restorable_age"))
+    from restorable.config_keys import parse_envelope
+
+    envelope = parse_envelope(f.raw("envelope", None), f"{where}.envelope", env)
+    enc = EncryptionConfig(tuple(expanded), f.text("identity_conn_id", "restorable_age"), envelope)
     f.check_unknown()
     return enc
 

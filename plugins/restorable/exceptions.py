@@ -67,6 +67,10 @@ class StorageError(RestorableError):
     exit_code = 5
 
 
+class KeyServiceError(StorageError):
+    """The KMS (OpenBao/Vault transit) refused a wrap or unwrap, or could not be reached."""
+
+
 class WalArchiverUnhealthy(StorageError):
     """The WAL archiver is stopped, stale or its spool is full: WAL is not reaching the bucket.
 

@@ -23,8 +23,10 @@ from typing import Any
 
 import pytest
 
+from devstack.pgbench import Pgbench
 from devstack.postgres import PostgresServer
 from devstack.wal import enable_archiving, switch_segment, wait_for
+from restorable.repository.manifest import parse_iso, utcnow
 from tests.airflow.conftest import CONN_ENV, connection_json, write_config
 from tests.airflow.test_postgres_dags import states, xcom
 
@@ -355,39 +357,43 @@ def test_a_backup_held_past_its_deadline_alerts_through_the_notifier(restorable_
     assert alert["runbook"] == "docs/runbooks/backup-deadline.md" and "has not finished" in alert["text"]
 
 
-def test_base_backup_then_pitr_drill_under_load_prove_the_heartbeats_and_record_evidence(physical_env):
+def test_base_backups_then_pitr_drills_under_pgbench_prove_the_heartbeats_and_a_backfill_drills_its_date(
+    physical_env,
+):
     env = physical_env
     env.start_archiver()
     env.switcher.start()
-    run = env.dags["base_backup__shop"].test()
-    assert run.state == "success", states(run)
-    base_id = xcom(run, "base_backup")["backup_id"]
-    stop = threading.Event()
-
-    def write() -> None:  # a pgbench-like writer: one row per transaction
-        with env.server.connect("postgres") as pg:
-            pg.autocommit = True
-            pg.execute("CREATE TABLE IF NOT EXISTS drill_load (id bigserial PRIMARY KEY, at timestamptz DEFAULT now())")
-            while not stop.is_set():
-                pg.execute("INSERT INTO drill_load DEFAULT VALUES")
-
-    writer = threading.Thread(target=write, daemon=True)
-    writer.start()
-    try:
-        wait_for(lambda: (env.rpo() or 99) < 1.5, 20, "fresh heartbeats in the bucket after the base backup")
+    with Pgbench(env.server) as pgbench:
+        first = env.dags["base_backup__shop"].test()
+        assert first.state == "success", states(first)
+        first_id = xcom(first, "base_backup")["backup_id"]
+        wait_for(lambda: (env.rpo() or 99) < 1.5, 20, "fresh heartbeats in the bucket after the first base backup")
+        time.sleep(2)  # archived beats after the first base backup, before the date drilled below
+        dated = utcnow()
+        time.sleep(1.5)
+        second = env.dags["base_backup__shop"].test()
+        assert second.state == "success", states(second)
+        second_id = xcom(second, "base_backup")["backup_id"]
+        wait_for(lambda: (env.rpo() or 99) < 1.5, 20, "fresh heartbeats in the bucket after the second base backup")
         time.sleep(3)  # a few more archived beats to drill between
         drill = env.dags["pitr_drill__shop"].test()
-    finally:
-        stop.set()
-        writer.join(10)
+        # A run for a date further back than the RPO objective: a backfill of that date.
+        wait_for(lambda: (utcnow() - dated).total_seconds() > RPO_OBJECTIVE + 1, 20, "the date to age")
+        backfilled = env.dags["pitr_drill__shop"].test(logical_date=dated)
+        assert pgbench.transactions() > 100, "pgbench was not committing throughout"
     assert drill.state == "success", states(drill)
     result = xcom(drill, "pitr_drill")
-    assert result["ok"] and result["base_backup"] == base_id
+    assert result["ok"] and result["base_backup"] == second_id
     assert result["heartbeat_after"]["id"] == result["heartbeat_before"]["id"] + 1
     assert result["heartbeats_checked"] >= 1 and result["rto_seconds"] > 0
     evidence = env.services().store("restore").get_json(result["evidence_key"])
     assert evidence["ok"] is True and evidence["target"] == result["target"]
     assert evidence["rpo_seconds_at_drill"] < 60 and evidence["wal_files_replayed"] >= 1
+
+    assert backfilled.state == "success", states(backfilled)
+    past = xcom(backfilled, "pitr_drill")
+    assert past["ok"] and past["base_backup"] == first_id, "the backfill did not drill the base backup of its date"
+    assert parse_iso(past["target"]) <= dated
     assert env.alerts.received == []
 
 

@@ -42,6 +42,7 @@ from restorable.airflow.operators import (
     RestoreOperator,
     VerifyChecksumOperator,
 )
+from restorable.airflow.operators.copy import CopyBackupOperator
 from restorable.airflow.operators.physical import (
     BaseBackupOperator,
     PhysicalPreflightOperator,
@@ -150,11 +151,15 @@ def build_backup_dag(
         pool = source_pool(db)
         preflight = PreflightOperator(task_id="preflight", pool=pool, **common)
         backup = BackupOperator(task_id="backup", pool=pool, execution_timeout=BACKUP_EXECUTION_TIMEOUT, **common)
-        verify = VerifyChecksumOperator(
-            task_id="verify_checksum", backup_id="{{ ti.xcom_pull(task_ids='backup')['backup_id'] }}", **common
-        )
+        backup_id = "{{ ti.xcom_pull(task_ids='backup')['backup_id'] }}"
+        verify = VerifyChecksumOperator(task_id="verify_checksum", backup_id=backup_id, **common)
         publish = PublishBackupOperator(task_id="publish", asset=backup_asset(db.id), **common)
         preflight >> backup >> verify >> publish
+        # Beside publish, not before it: a region that is down delays no drill; each copy retries alone.
+        for copy in config.storage.copies:
+            verify >> CopyBackupOperator(
+                task_id=f"copy__{copy.name}", copy_name=copy.name, backup_id=backup_id, **common
+            )
     return dag
 
 

@@ -41,6 +41,8 @@ RUNBOOKS = {
     "physical_preflight": "base-backup-failed.md",
     "base_backup": "base-backup-failed.md",
     "monitor_wal": "rpo.md",
+    "rotate_keys": "keys.md",
+    "audit_encryption": "keys.md",
 }
 #: The runbook of a backup run past its deadline.
 DEADLINE_RUNBOOK = "backup-deadline.md"

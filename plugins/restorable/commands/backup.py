@@ -15,6 +15,7 @@ from typing import Any
 
 from restorable.engines import engine_for
 from restorable.exceptions import RestorableError
+from restorable.keys import provider_for
 from restorable.logs import backup_log
 from restorable.repository.lease import hold_lease
 from restorable.repository.manifest import DUMP, BackupManifest, StoredObject, iso, new_backup_id, utcnow
@@ -104,6 +105,10 @@ def run_backup(
     log.info("backup starting", engine=db.engine, source=source.describe(), key=key)
     # While it streams the backup holds a lease: the lifecycle never takes it for an orphan.
     with hold_lease(store, catalog.layout.lease_key(database_id, backup_id), database_id, backup_id):
+        # Before the dump starts: a KMS that refuses to wrap costs no dump (envelope mode writes its key object).
+        keys = provider_for(services).keys_for_backup(
+            store, catalog.layout, database_id, backup_id, lock_mode=lock_mode, retain_until=retain_until
+        )
         t1 = time.monotonic()
         try:
             with engine.logical.capture_streaming(source) as (pending, dump):
@@ -119,7 +124,7 @@ def run_backup(
                     digests = encode_stream(
                         dump.stdout,
                         upload,
-                        recipients=config.encryption.recipients,
+                        recipients=keys.recipients,
                         level=db.compression.level,
                         threads=db.compression.threads,
                         on_progress=progress,
@@ -141,7 +146,7 @@ def run_backup(
             store,
             catalog.layout.sealed_key(database_id, backup_id),
             metadata.sealed,
-            config.encryption.recipients,
+            keys.recipients,
             lock_mode=lock_mode,
             retain_until=retain_until,
         )
@@ -170,7 +175,7 @@ def run_backup(
             ],
             metadata=metadata,
             compression={"algorithm": "zstd", "level": db.compression.level, "frame_checksum": True},
-            encryption={"format": "age", "recipients": list(config.encryption.recipients)},
+            encryption=keys.record,
             object_lock={"mode": lock_mode, "retain_until": iso(retain_until)} if retain_until else None,
             timings={k: round(v, 3) for k, v in timings.items()},
             run=run or {"by": "cli", "host": socket.gethostname()},

@@ -33,10 +33,11 @@ from restorable.commands.restore_target import (
     targets_source,
 )
 from restorable.connections import ConnectionInfo
-from restorable.exceptions import RestorableError, ValidationFailed
+from restorable.exceptions import RestorableError, StorageError, ValidationFailed
 from restorable.logs import backup_log
 from restorable.repository.manifest import BackupManifest, iso
 from restorable.services import Services
+from restorable.storage.errors import AccessDenied
 
 #: Step names as the evidence records them (and as the drill DAG's task ids spell them).
 RESTORE_STEP = "restore_scratch"
@@ -120,6 +121,7 @@ def restore_into(
     """
     from restorable.commands.restore import restore_stream
     from restorable.engines import engine_for
+    from restorable.keys import identity_for
 
     catalog = services.catalog("restore")
     manifest = catalog.read_manifest(database_id, backup_id)
@@ -133,7 +135,7 @@ def restore_into(
             manifest,
             target,
             database,
-            identity=identity or services.identity(),
+            identity=identity_for(services, catalog.store, manifest, identity),
             overwrite=overwrite,
             jobs=services.config.database(database_id).restore_jobs,
             on_progress=on_progress,
@@ -296,8 +298,19 @@ def record_evidence(
         error=error,
     )
     # Evidence is written with the backup writer's connection (put, no delete); reading used the reader's.
-    key = record_drill(services.catalog("backup"), manifest, record)
-    backup_log(__name__, database_id, manifest.backup_id).info("drill evidence recorded", ok=record["ok"], key=key)
+    try:
+        key = record_drill(services.catalog("backup"), manifest, record)
+    except StorageError as exc:
+        if not isinstance(exc.__cause__, AccessDenied):
+            raise
+        # A host holding only read credentials (a drill of a copy during an incident) still learns
+        # whether the backup restores; the record cannot be kept there, and the result says so.
+        backup_log(__name__, database_id, manifest.backup_id).warning(
+            "drill evidence NOT recorded: these credentials may not write", error=exc.message
+        )
+        key = None
+    else:
+        backup_log(__name__, database_id, manifest.backup_id).info("drill evidence recorded", ok=record["ok"], key=key)
     return summarize(record, key)
 
 
@@ -348,6 +361,15 @@ def drill_verdict(evidence: dict[str, Any] | None, database_id: str) -> dict[str
             database=database_id,
             backup_id=evidence.get("backup_id"),
         )
+    if not evidence.get("record_key"):
+        # The drill DAG's proof is its record: a pass nobody can read later is not one (the CLI on a
+        # read-only host reports the pass and that it was not recorded).
+        raise ValidationFailed(
+            "the drill passed but its evidence was not recorded (the storage connection may not write)",
+            database=database_id,
+            backup_id=evidence.get("backup_id"),
+            hint="Give storage.conn_id put rights on the bucket (include/iam/backup-writer.json)",
+        )
     return evidence
 
 
@@ -365,6 +387,9 @@ class DrillResult:
     validation: dict[str, Any] | None
     dropped: bool
     differences: list[str] = field(default_factory=list)
+    #: The copy (``storage.copies``) drilled, when not the primary; and why it was used.
+    copy: str | None = None
+    fallback_reason: str | None = None
 
     @property
     def ok(self) -> bool:

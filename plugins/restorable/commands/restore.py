@@ -20,6 +20,7 @@ from restorable.connections import ConnectionInfo
 from restorable.engines import engine_for
 from restorable.engines.base import Engine
 from restorable.exceptions import IntegrityError, RestorableError
+from restorable.keys import identity_for
 from restorable.logs import backup_log
 from restorable.metadata import SnapshotMetadata
 from restorable.repository.manifest import BackupManifest
@@ -45,6 +46,9 @@ class RestoreReport:
     expected_rows: int
     found_rows: int
     differences: list[str] = field(default_factory=list)
+    #: The copy (``storage.copies``) restored from, when not the primary; and why it was used.
+    copy: str | None = None
+    fallback_reason: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -233,7 +237,7 @@ def restore_backup(
     manifest = catalog.read_manifest(database_id, backup_id)
     log = backup_log(__name__, database_id, manifest.backup_id)
     engine = engine_for(manifest.engine)
-    identity = identity or services.identity()
+    identity = identity_for(services, catalog.store, manifest, identity)
     log.info("restore starting", target=target.describe(), database=database, overwrite=overwrite)
     t0 = time.monotonic()
     try:

@@ -39,6 +39,39 @@ def _checksum(store: Store, key: str, version_id: str | None) -> tuple[str, int]
     return digest.hexdigest(), size
 
 
+def _encryption_problems(
+    store: Store, manifest: BackupManifest, key: str, version_id: str | None
+) -> tuple[list[str], dict[str, Any]]:
+    """Is the object at ``key`` age ciphertext to as many X25519 recipients as the manifest recorded?
+
+    Read from its first bytes, without a key: an "encrypted" backup whose bytes are plaintext (or a data
+    object replaced by a plain dump) fails here even in a checksum-only verify. Returns the problems and
+    what the header showed (for the verification record).
+    """
+    from restorable.stream.header import HEADER_READ, header_problems, read_header
+
+    body = store.open_read(key, version_id=version_id)
+    try:
+        head = body.read(HEADER_READ)
+    finally:
+        body.close()
+    recipients = (manifest.encryption or {}).get("recipients")
+    problems = header_problems(key, head, len(recipients) if isinstance(recipients, list) else None)
+    return problems, read_header(head).to_dict()
+
+
+def _key_object_problems(store: Store, manifest: BackupManifest) -> list[str]:
+    """The wrapped key (envelope mode; KMS ciphertext, not age) is there as the manifest recorded it."""
+    wrapped = (manifest.encryption or {}).get("key_object")
+    if not wrapped:
+        return []
+    try:
+        found = hashlib.sha256(store.get_bytes(wrapped["key"], version_id=wrapped.get("version_id"))).hexdigest()
+    except NotFound:
+        return [f"key object {wrapped['key']} is missing"]
+    return [] if found == wrapped.get("sha256") else [f"key object {wrapped['key']} differs from its manifest's sha256"]
+
+
 def _compare(obj: StoredObject, found_sha256: str, found_bytes: int) -> list[str]:
     problems = []
     if found_sha256 != obj.stored_sha256:
@@ -143,18 +176,27 @@ def verify_backup(
     started = time.monotonic()
     record: dict[str, Any] = {"kind_of_backup": manifest.kind, "objects": []}
     problems: list[str] = []
+
+    def key() -> str:
+        # Unwrapped (envelope mode) only when a deep verify needs it, and once.
+        nonlocal identity
+        from restorable.keys import identity_for
+
+        identity = identity_for(services, catalog.store, manifest, identity)
+        return identity
+
     try:
         if deep and manifest.kind == "physical":
             # Deep, for a base backup: extract it and let pg_verifybackup check every file.
-            record["extracted"] = _deep_extract_base(services, manifest, identity or services.identity())
+            record["extracted"] = _deep_extract_base(services, manifest, key())
         for obj in manifest.objects:
             read_plain = deep and obj.role == DUMP
             tampered = _version_problems(catalog.store, obj.key, obj.version_id)
             try:
+                not_age, header = _encryption_problems(catalog.store, manifest, obj.key, obj.version_id)
+                tampered += not_age
                 if read_plain:
-                    found, size = _deep_read_dump(
-                        catalog.store, manifest.engine, obj, identity or services.identity(), record
-                    )
+                    found, size = _deep_read_dump(catalog.store, manifest.engine, obj, key(), record)
                 else:
                     found, size = _checksum(catalog.store, obj.key, obj.version_id)
             except NotFound:
@@ -174,6 +216,7 @@ def verify_backup(
                     "role": obj.role,
                     "found_stored_sha256": found,
                     "stored_bytes": size,
+                    "age_header": header,
                     "ok": not checked,
                 }
             )
@@ -185,13 +228,19 @@ def verify_backup(
             # decrypt them: a wrong key raises DecryptionError like the data's).
             problems.extend(_version_problems(catalog.store, manifest.sealed["key"], manifest.sealed.get("version_id")))
             try:
+                sealed_key, sealed_version = manifest.sealed["key"], manifest.sealed.get("version_id")
+                not_age, record["sealed_age_header"] = _encryption_problems(
+                    catalog.store, manifest, sealed_key, sealed_version
+                )
+                problems.extend(not_age)
                 if deep:
-                    open_sealed(catalog.store, manifest, identity or services.identity())
+                    open_sealed(catalog.store, manifest, key())
                 elif read_sealed(catalog.store, manifest)[1] != manifest.sealed["sha256"]:
                     problems.append(f"{manifest.sealed['key']} differs from the sha256 in the manifest")
             except NotFound:
                 problems.append(f"sealed object {manifest.sealed['key']} is missing")
             record["sealed_sha256"] = manifest.sealed["sha256"]
+        problems.extend(_key_object_problems(catalog.store, manifest))
     except DecryptionError:
         raise  # a wrong key says nothing about the backup
     except IntegrityError as exc:

@@ -12,12 +12,16 @@ a metrics exporter to read): the state survives a rebuilt Airflow metadata DB, i
 describes, and needs no other store. A breach is alerted when it opens, not on every run while it
 stays open; once it clears, the next breach of the same check alerts again. A breach whose alert
 could not be delivered stays unalerted and is tried again on the next run.
+
+The object is written when the breaches change (one opens, clears or is alerted) and otherwise
+once a day (:data:`REFRESH`), not on every run: the bucket keeps every version under Object Lock,
+and a write every 5 minutes would leave 288 locked versions a day saying the same thing.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from restorable.engines.postgres import tools as pg_tools
@@ -32,6 +36,8 @@ from restorable.wal.status import wal_status
 
 STATE_NAME = "wal.json"
 STATE_FORMAT = "restorable.wal-monitor/1"
+#: Unchanged breaches are written again after this long, so ``updated_at`` shows the monitor runs.
+REFRESH = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,8 @@ class MonitorReport:
     #: Checks whose breach was open at the previous run and is not any more.
     cleared: list[str] = field(default_factory=list)
     previous: dict[str, Any] = field(default_factory=dict)
+    #: When the state in the bucket was last written (None: never).
+    previous_updated_at: str | None = None
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -310,16 +318,33 @@ def evaluate(services: Services, database_id: str, *, now: datetime | None = Non
     db = services.config.database(database_id)
     figures = measure(services, database_id, now=now)
     breaches = find_breaches(figures, db.physical.monitor)
-    previous = read_state(services, database_id).get("open_breaches") or {}
+    state = read_state(services, database_id)
+    previous = state.get("open_breaches") or {}
     to_alert = [b for b in breaches if not (previous.get(b.check) or {}).get("alerted")]
     cleared = sorted(set(previous) - {b.check for b in breaches})
-    return MonitorReport(database_id, figures, breaches, to_alert, cleared, previous)
+    return MonitorReport(database_id, figures, breaches, to_alert, cleared, previous, state.get("updated_at"))
+
+
+def _unchanged(report: MonitorReport, open_breaches: dict[str, Any], now: str) -> bool:
+    """Whether the state in the bucket already says this: the same open breaches, opened and
+    alerted at the same times, nothing cleared, and written within :data:`REFRESH`."""
+    if report.cleared or report.previous_updated_at is None:
+        return False
+    if now and parse_iso(now) - parse_iso(report.previous_updated_at) >= REFRESH:
+        return False
+    identity = ("since", "alerted", "alerted_at")
+
+    def keyed(breaches: dict[str, Any]) -> dict[str, tuple]:
+        return {check: tuple((b or {}).get(k) for k in identity) for check, b in breaches.items()}
+
+    return keyed(open_breaches) == keyed(report.previous)
 
 
 def record(
     services: Services, report: MonitorReport, delivered: dict[str, bool], *, run: dict[str, Any] | None = None
 ) -> str:
-    """Write the figures and the open breaches (with whether each was alerted); return the key."""
+    """Write the figures and the open breaches (with whether each was alerted) when they changed;
+    return the state's key."""
     now = report.figures["measured_at"]
     open_breaches = {}
     for breach in report.breaches:
@@ -332,6 +357,8 @@ def record(
             "alerted_at": before.get("alerted_at") or (now if delivered.get(breach.check) else None),
         }
     key = Layout(services.config.storage.prefix).monitor_key(report.database_id, STATE_NAME)
+    if _unchanged(report, open_breaches, now):
+        return key
     services.store("backup").put_json(
         key,
         {

@@ -24,7 +24,7 @@ import random
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +89,18 @@ def choose_moment(
         )
     before, after_beat = rng.choice(pairs)
     return before[1] + (after_beat[1] - before[1]) / 2, before, after_beat
+
+
+def as_of_for_run(logical_date: datetime | None, now: datetime, rpo_objective: timedelta) -> datetime | None:
+    """The date a drill run stands for: its logical date when that lies further back than the RPO
+    objective (a backfill, or a run triggered for a past date), else None: the newest moment.
+
+    A run dated about now cannot drill "the base backup current then, a moment before it": the
+    archive reaches only to about now minus the RPO, so that moment may not be archived yet.
+    """
+    if logical_date is None or now - logical_date <= rpo_objective:
+        return None
+    return logical_date
 
 
 def run_pitr_drill(

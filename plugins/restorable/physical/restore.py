@@ -88,7 +88,7 @@ def physical_bases(services: Services, database_id: str) -> list[BackupManifest]
     for entry in catalog.scan(database_id).entries:
         if entry.summary.get("kind") != "physical":
             continue
-        reason = catalog._unusable(entry)
+        reason = catalog.unusable_reason(entry)
         if reason is not None:
             backup_log(__name__, database_id, entry.backup_id).warning("base backup skipped", reason=reason)
             continue

@@ -60,9 +60,13 @@ def summary_document(manifest: BackupManifest, document: bytes) -> dict[str, Any
 
 
 def stored_keys(manifest: BackupManifest) -> list[str]:
-    """Every object a restore of ``manifest`` reads: its stored objects and its sealed settings."""
+    """Every object a restore of ``manifest`` reads: its stored objects, its sealed settings and (envelope
+    mode) its wrapped key as the backup wrote it."""
     keys = [o.key for o in manifest.objects]
-    return [*keys, manifest.sealed["key"]] if manifest.sealed and manifest.sealed.get("key") else keys
+    if manifest.sealed and manifest.sealed.get("key"):
+        keys.append(manifest.sealed["key"])
+    wrapped = (manifest.encryption or {}).get("key_object") or {}
+    return [*keys, wrapped["key"]] if wrapped.get("key") else keys
 
 
 def _verification_kind(key: str) -> str:
@@ -244,7 +248,7 @@ class Catalog:
         for key in stored_keys(manifest):
             parsed = self.layout.parse(key)
             own = (parsed.database, parsed.backup_id) == (manifest.database_id, manifest.backup_id)
-            if not (own and parsed.kind in (KeyKind.DATA, KeyKind.SEALED, KeyKind.BACKUP_OTHER)):
+            if not (own and parsed.kind in (KeyKind.DATA, KeyKind.SEALED, KeyKind.WRAPPED_KEY, KeyKind.BACKUP_OTHER)):
                 foreign.append(key)
         return foreign
 
@@ -348,7 +352,7 @@ class Catalog:
             if (at_or_before is None or e.created <= at_or_before) and e.summary.get("kind", "logical") == kind
         ]
         for entry in reversed(candidates):
-            reason = self._unusable(entry)
+            reason = self.unusable_reason(entry)
             if reason is None and verified_only and not entry.verified:
                 continue  # not a fault: not verified yet
             if reason is None:
@@ -363,7 +367,7 @@ class Catalog:
         )
 
     @staticmethod
-    def _unusable(entry: CatalogEntry) -> str | None:
+    def unusable_reason(entry: CatalogEntry) -> str | None:
         """Why ``entry`` cannot be restored, or None."""
         if entry.missing_objects:
             return "stored object(s) missing: " + ", ".join(entry.missing_objects)

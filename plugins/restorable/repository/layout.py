@@ -10,9 +10,11 @@
           manifest.json                         written last: its presence is the commit
           data.<suffix>.zst.age                 a stored object the manifest lists in objects[]
           sealed.json.age                       values kept out of the manifest, age-encrypted
-          verifications/<ts>-<kind>.json        append-only check records (checksum, deep, drill)
+          key.json                              envelope mode: this backup's age identity, wrapped by the KMS
+          keys/<ts>-v<N>.json                   the same identity rewrapped under KMS key version N (rotation)
+          verifications/<ts>-<kind>.json        append-only check records (checksum, deep, drill; copy)
         wal/<timeline>/<walfile>.zst.age        PostgreSQL WAL archive: segments, .partial, .backup, .history
-        monitor/wal.json                        the WAL monitor's last figures and its open breaches (overwritten)
+        monitor/wal.json                        the WAL monitor: open breaches (rewritten on a change, daily else)
         binlog/...                              reserved: MariaDB binlog archive
       _keys/...                                 reserved: key-wrapping objects (KMS envelopes)
       _reports/<from>--<to>/audit-report.<fmt>  the audit evidence report of a period (html, pdf, json)
@@ -20,7 +22,7 @@
 Anything else under ``<prefix>/`` is *unknown*: written by another tool, another version or a
 person. Nothing here deletes what it cannot classify: the lifecycle's orphan cleaner only ever
 considers keys that ``parse`` says are objects of a backup (manifest, summary, lease, data, sealed,
-verification, or another file inside a ``<backup_id>/`` directory), and spares a backup whose lease
+wrapped key, verification, or another file inside a ``<backup_id>/`` directory), and spares a backup whose lease
 has not expired (it is still streaming), so archives, key objects and unknown keys
 survive any ``orphan_min_age``.
 
@@ -38,6 +40,8 @@ MANIFEST = "manifest.json"
 SUMMARY = "summary.json"
 LEASE = "lease.json"
 SEALED = "sealed.json.age"
+WRAPPED_KEY = "key.json"
+REWRAPPED_KEYS = "keys"
 VERIFICATIONS = "verifications"
 WAL = "wal"
 BINLOG = "binlog"
@@ -66,6 +70,8 @@ class KeyKind(StrEnum):
     DATA = "data"
     SEALED = "sealed"
     VERIFICATION = "verification"
+    #: A backup's wrapped identity (envelope mode): KMS ciphertext, not age.
+    WRAPPED_KEY = "wrapped_key"
     #: Another file inside a backup directory (e.g. a part left by a crashed upload of a newer kind).
     BACKUP_OTHER = "backup_other"
     WAL = "wal"
@@ -84,6 +90,7 @@ BACKUP_OBJECT_KINDS = frozenset(
         KeyKind.DATA,
         KeyKind.SEALED,
         KeyKind.VERIFICATION,
+        KeyKind.WRAPPED_KEY,
         KeyKind.BACKUP_OTHER,
     }
 )
@@ -142,6 +149,17 @@ class Layout:
 
     def sealed_key(self, database_id: str, backup_id: str) -> str:
         return self.backup_prefix(database_id, backup_id) + SEALED
+
+    def wrapped_key(self, database_id: str, backup_id: str) -> str:
+        """The key object the backup wrote: its age identity wrapped by the KMS."""
+        return self.backup_prefix(database_id, backup_id) + WRAPPED_KEY
+
+    def rewrapped_prefix(self, database_id: str, backup_id: str) -> str:
+        return f"{self.backup_prefix(database_id, backup_id)}{REWRAPPED_KEYS}/"
+
+    def rewrapped_key(self, database_id: str, backup_id: str, stamp: str, version: int) -> str:
+        """A rotation's key object: append-only beside the first (WORM-friendly), newest stamp wins."""
+        return f"{self.rewrapped_prefix(database_id, backup_id)}{stamp}-v{version}.json"
 
     def verifications_prefix(self, database_id: str, backup_id: str) -> str:
         return f"{self.backup_prefix(database_id, backup_id)}{VERIFICATIONS}/"
@@ -234,6 +252,8 @@ def backup_object_kind(name: str) -> KeyKind:
         return KeyKind.LEASE
     if rest == [SEALED]:
         return KeyKind.SEALED
+    if rest == [WRAPPED_KEY] or (len(rest) == 2 and rest[0] == REWRAPPED_KEYS and rest[1].endswith(".json")):
+        return KeyKind.WRAPPED_KEY
     if len(rest) == 2 and rest[0] == VERIFICATIONS and rest[1].endswith(".json"):
         return KeyKind.VERIFICATION
     if len(rest) == 1 and rest[0].startswith("data."):

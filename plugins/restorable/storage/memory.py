@@ -186,6 +186,7 @@ class MemoryStore:
         retain_until: datetime | None = None,
         content_type: str = "application/octet-stream",
         metadata: Mapping[str, str] | None = None,
+        storage_class: str | None = None,
     ) -> Iterator[MemoryWriter]:
         """Collect a stream; store it on a clean exit. On an exception nothing is stored and, as
         ``S3Store`` does, a ``RestorableError`` keeps its type and anything else becomes a ``StorageError``."""
@@ -207,6 +208,8 @@ class MemoryStore:
                 start, number = start + size, number + 1
             checksum = f"{base64.b64encode(hashlib.sha256(b''.join(digests)).digest()).decode()}-{len(digests)}"
             fields = {"content_type": content_type, "metadata": dict(metadata or {}), **lock}
+            if storage_class:
+                fields["storage_class"] = storage_class
             writer.result = self._store(key, data, checksum, len(digests), **fields)
         except BaseException as exc:
             with self._lock:

@@ -51,6 +51,7 @@ class Store(Protocol):
         retain_until: datetime | None = None,
         content_type: str = "application/octet-stream",
         metadata: Mapping[str, str] | None = None,
+        storage_class: str | None = None,
     ) -> AbstractContextManager[UploadWriter]: ...
 
     def put_bytes(

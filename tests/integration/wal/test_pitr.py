@@ -2,8 +2,9 @@
 
 The module's own server archives into a spool with ``track_commit_timestamp = on``, so every row's
 commit time is known on the source. A writer commits rows throughout (one per transaction, with
-markers at known moments); a restore to a time T must hold exactly the rows committed at or before
-T, a restore to an LSN or a restore point exactly those before it.
+markers at known moments) while pgbench runs TPC-B beside it; a restore to a time T must hold
+exactly the rows (and pgbench transactions) committed at or before T, a restore to an LSN or a
+restore point exactly those before it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
+from devstack.pgbench import Pgbench
 from devstack.postgres import PostgresServer
 from devstack.wal import (
     enable_archiving,
@@ -116,6 +118,25 @@ def _committed(server: PostgresServer, table: str, at=None, lsn_ids=None) -> set
         return {r[0] for r in rows}
 
 
+def _pgbench_history(server_or_port, password: str, at=None) -> list[tuple]:
+    """pgbench_history's rows (a multiset, sorted), on the source those committed by ``at``."""
+    port = server_or_port if isinstance(server_or_port, int) else server_or_port.port
+    with psycopg.connect(host="127.0.0.1", port=port, user="postgres", password=password, dbname="postgres") as pg:
+        query = "SELECT tid, bid, aid, delta, mtime FROM pgbench_history"
+        rows = pg.execute(query + " WHERE pg_xact_commit_timestamp(xmin) <= %s", (at,)) if at else pg.execute(query)
+        return sorted(rows)
+
+
+def _balances_match_history(port: int, password: str) -> bool:
+    """TPC-B adds each history row's delta to an account in the same transaction: the sums agree
+    on any consistent state, and differ on a copy that holds half a transaction."""
+    with psycopg.connect(host="127.0.0.1", port=port, user="postgres", password=password, dbname="postgres") as pg:
+        accounts, history = pg.execute(
+            "SELECT (SELECT sum(abalance) FROM pgbench_accounts), (SELECT coalesce(sum(delta), 0) FROM pgbench_history)"
+        ).fetchone()
+        return accounts == history
+
+
 def _restored(port: int, server: PostgresServer, table: str) -> set[int]:
     with psycopg.connect(
         host="127.0.0.1", port=port, user="postgres", password=server.password, dbname="postgres"
@@ -147,8 +168,9 @@ def history(chain, archiver, pitr_pg):
     with pitr_pg.connect("postgres") as pg:
         pg.execute("CREATE TABLE load (id bigserial PRIMARY KEY, payload text)")
         pg.execute("CREATE TABLE marks (id int PRIMARY KEY, lsn_after pg_lsn)")
-    with Writer(pitr_pg) as writer:
-        wait_for(lambda: writer.rows > 50, 10, "the writer under way")
+    pgbench = Pgbench(pitr_pg, clients=1)
+    with Writer(pitr_pg) as writer, pgbench:
+        wait_for(lambda: writer.rows > 50 and pgbench.transactions() > 20, 20, "the writer and pgbench under way")
         done = chain.run_cli("base-backup", chain.database_id, "--json", timeout=300)
         assert done.returncode == 0, done.stderr[-3000:]
         base = json.loads(done.stdout)
@@ -216,6 +238,11 @@ def test_restore_to_a_time_between_two_commits_holds_exactly_the_rows_committed_
         expected = _committed(pitr_pg, "load", at=target)
         assert len(expected) > 50
         assert _restored(port, pitr_pg, "load") == expected
+        # pgbench committed throughout: exactly its transactions committed by T are there, whole.
+        tpcb = _pgbench_history(pitr_pg, pitr_pg.password, at=target)
+        assert len(tpcb) > 10
+        assert _pgbench_history(port, pitr_pg.password) == tpcb
+        assert _balances_match_history(port, pitr_pg.password)
         assert parse_iso(report["recovery"]["last_replayed_commit"]) <= target
     finally:
         _stop_restored(target_dir)

@@ -67,3 +67,18 @@ def test_a_target_before_every_base_or_before_the_forced_base_is_refused():
         choose_base(BASES, mid, "shop", "b2")
     with pytest.raises(NotFound):
         choose_base([], mid, "shop")
+
+
+def test_a_drill_run_stands_for_its_logical_date_only_when_that_is_older_than_the_rpo_objective():
+    from datetime import UTC, datetime, timedelta
+
+    from restorable.physical.drill import as_of_for_run
+
+    now = datetime(2026, 12, 4, 5, 0, tzinfo=UTC)
+    objective = timedelta(minutes=5)
+    backfilled = datetime(2026, 11, 29, 5, 0, tzinfo=UTC)
+    assert as_of_for_run(backfilled, now, objective) == backfilled
+    # Scheduled or manual, dated about now: the newest moment (a moment "before now" may not be archived yet).
+    assert as_of_for_run(now - timedelta(seconds=30), now, objective) is None
+    assert as_of_for_run(now - objective, now, objective) is None
+    assert as_of_for_run(None, now, objective) is None

@@ -87,3 +87,16 @@ def test_a_name_postgresql_would_not_archive_is_refused_naming_it(bad):
 def test_an_archive_object_filed_under_another_timeline_is_not_a_wal_file():
     assert wal_file_of("00000002/000000010000000000000003.zst.age") is None
     assert wal_file_of("00000001/000000010000000000000003") is None
+
+
+def test_wrapped_keys_are_objects_of_their_backup():
+    from restorable.repository.layout import KeyKind, Layout
+
+    layout = Layout("p")
+    own = layout.wrapped_key("shop", "20261203T083903Z-1a2b3c4d")
+    rotated = layout.rewrapped_key("shop", "20261203T083903Z-1a2b3c4d", "20271203T000000000000Z", 2)
+    assert rotated == "p/shop/20261203T083903Z-1a2b3c4d/keys/20271203T000000000000Z-v2.json"
+    for key in (own, rotated):
+        parsed = layout.parse(key)
+        assert parsed.kind is KeyKind.WRAPPED_KEY and parsed.is_backup_object
+        assert parsed.backup_id == "20261203T083903Z-1a2b3c4d"

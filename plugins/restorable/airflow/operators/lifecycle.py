@@ -32,11 +32,10 @@ class EnforceLifecycleOperator(_LifecycleBase):
     """
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from restorable.commands.lifecycle import lifecycle_failure, lifecycle_summary, run_lifecycle
+        from restorable.copies.lifecycle import enforce_everywhere
 
-        report = run_lifecycle(self.services(), run_time(context), dry_run=as_bool(self.dry_run))
-        summary = lifecycle_summary(report)
-        failure = lifecycle_failure(report)
+        # The primary, then each copy of storage.copies by the same policies (copies/lifecycle.py).
+        summary, failure = enforce_everywhere(self.services(), run_time(context), dry_run=as_bool(self.dry_run))
         if failure is not None:
             context["ti"].xcom_push(key="summary", value=summary)
             raise failure
@@ -48,6 +47,7 @@ class AuditBucketOperator(_LifecycleBase):
 
     def execute(self, context: Any) -> dict[str, Any]:
         from restorable.commands.lifecycle import audit_failure, run_audit
+        from restorable.copies.lifecycle import audit_copies
 
         services = self.services()
         drifts = run_audit(services, fix=False)
@@ -55,6 +55,9 @@ class AuditBucketOperator(_LifecycleBase):
         real = [d for d in drifts if not d.unsupported]
         summary = {"bucket": bucket, "drifts": [d.to_dict() for d in drifts], "unsupported": len(drifts) - len(real)}
         failure = audit_failure(bucket, drifts)
+        if services.config.storage.copies:  # each destination's bucket is held to the same settings
+            summary["copies"], failures = audit_copies(services)
+            failure = failure or (failures[0] if failures else None)
         if failure is not None:
             context["ti"].xcom_push(key="summary", value=summary)
             raise failure

@@ -8,6 +8,7 @@ a manifest like any other). The rules are in the core: ``commands.physical_prefl
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import timedelta
 from typing import Any
 
 from airflow.providers.standard.operators.branch import BranchMixIn
@@ -137,11 +138,15 @@ class PitrDrillOperator(RestorableOperator):
         wanted = None
         if self.target_time and str(self.target_time).strip() not in ("", "None"):
             wanted = parse_target(time=str(self.target_time), lsn=None, xid=None, name=None, immediate=False).time
-        dag_run = context.get("dag_run")
-        # A scheduled or backfilled run drills the base backup current at its date; a manual one the newest.
-        manual = str(getattr(dag_run, "run_type", "")).lower().endswith("manual")
-        as_of = None if manual or wanted is not None else context.get("logical_date")
         from restorable.metrics import pitr_drill_figures
+        from restorable.physical.drill import as_of_for_run
+        from restorable.repository.manifest import utcnow
+
+        # A backfilled run (or one triggered for a past date) drills the base backup current at its
+        # date; a run dated about now, scheduled or manual, the newest moment.
+        physical = self.services.config.database(self.database_id).physical
+        objective = physical.monitor.rpo_objective if physical else timedelta(minutes=5)
+        as_of = None if wanted is not None else as_of_for_run(context.get("logical_date"), utcnow(), objective)
 
         with self.observed(context, "pitr_drill") as run:
             result = run_pitr_drill(

@@ -50,6 +50,7 @@ class MultipartUploadMixin:
         retain_until: datetime | None = None,
         content_type: str = "application/octet-stream",
         metadata: Mapping[str, str] | None = None,
+        storage_class: str | None = None,
     ) -> Iterator[MultipartWriter]:
         """Stream an object of unknown length: ``with store.multipart_upload(key) as w: w.write(b)``.
 
@@ -68,6 +69,8 @@ class MultipartUploadMixin:
         }
         if metadata:
             params["Metadata"] = dict(metadata)
+        if storage_class:  # a copy's destination may ask for its own class (storage.copies)
+            params["StorageClass"] = storage_class
         response = self._call("CreateMultipartUpload", key, lambda: self.client.create_multipart_upload(**params))
         writer = MultipartWriter(self, key, response["UploadId"])
         log.info("s3 multipart started bucket=%s key=%s upload_id=%s", self.bucket, key, writer.upload_id)

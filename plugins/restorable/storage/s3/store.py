@@ -9,7 +9,8 @@ that names bucket, key and what to do.
 
 This module holds small objects, reads, listings and deletes; the other concerns are mixed in
 from their own modules: ``multipart`` (streaming uploads), ``download`` (resumable reads),
-``object_lock``, ``tiering`` (storage classes) and ``bucket`` (bucket-level settings). Clients
+``object_lock``, ``tiering`` (storage classes), ``replicate`` (server-side copies from another bucket)
+and ``bucket`` (bucket-level settings). Clients
 built by ``client.s3_client_from_connection`` leave retrying to ``S3Store`` (botocore's own
 retries are off), so one knob, ``max_attempts``, bounds how long a dead endpoint is tried.
 """
@@ -53,6 +54,7 @@ from restorable.storage.s3.limits import (
 )
 from restorable.storage.s3.multipart import MultipartUploadMixin
 from restorable.storage.s3.object_lock import ObjectLockMixin, lock_args
+from restorable.storage.s3.replicate import ServerSideCopyMixin
 from restorable.storage.s3.tiering import StorageClassMixin
 from restorable.storage.types import ObjectInfo, UploadResult, VersionInfo
 
@@ -61,7 +63,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class S3Store(MultipartUploadMixin, ObjectLockMixin, StorageClassMixin, BucketSettingsMixin):
+class S3Store(MultipartUploadMixin, ObjectLockMixin, StorageClassMixin, ServerSideCopyMixin, BucketSettingsMixin):
     """One bucket, with retries and readable errors around every call.
 
     ``part_size`` is the first multipart part's size (at least 5 MiB); ``max_in_flight``
