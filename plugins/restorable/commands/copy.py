@@ -71,13 +71,28 @@ class CopyResult:
 
 
 def pieces(manifest: BackupManifest) -> list[Piece]:
-    """Every object a restore of ``manifest`` reads (its stored objects, then the sealed settings)."""
+    """Every object a restore of ``manifest`` reads: its stored objects, the sealed settings, and
+    (envelope mode) the key object its KMS wrapped."""
     found = [Piece(o.key, o.version_id, o.stored_bytes, o.stored_sha256, o.role) for o in manifest.objects]
     if manifest.sealed and manifest.sealed.get("key"):
         sealed = manifest.sealed
         found.append(
             Piece(sealed["key"], sealed.get("version_id"), sealed.get("bytes", -1), sealed["sha256"], "sealed")
         )
+    own = (manifest.encryption or {}).get("key_object") or {}
+    if own.get("key"):
+        found.append(Piece(own["key"], own.get("version_id"), own.get("bytes", -1), own["sha256"], "wrapped_key"))
+    return found
+
+
+def rotated_keys(primary: Catalog, manifest: BackupManifest) -> list[Piece]:
+    """The key objects ``keys rotate`` wrote beside the backup (not in its manifest: a restore lists
+    them). A copy needs them: once the KMS retires the old key version, the backup's own key object
+    no longer unwraps. Their sha256 is taken from the primary, to hold the copy's read-back to."""
+    found = []
+    for obj in primary.store.list_objects(primary.layout.rewrapped_prefix(manifest.database_id, manifest.backup_id)):
+        sha256, size = read_back(primary.store, obj.key, None)
+        found.append(Piece(obj.key, None, size, sha256, "rewrapped_key"))
     return found
 
 
@@ -90,6 +105,9 @@ def rebased_manifest(
         obj["key"], obj["version_id"] = stored[obj["key"]]
     if data.get("sealed") and data["sealed"].get("key"):
         data["sealed"]["key"], data["sealed"]["version_id"] = stored[data["sealed"]["key"]]
+    own = (data.get("encryption") or {}).get("key_object")
+    if own and own.get("key"):
+        own["key"], own["version_id"] = stored[own["key"]]
     data["object_lock"] = lock
     return BackupManifest.from_dict(data)
 
@@ -197,9 +215,10 @@ def _copy_and_commit(
         # commit a copy that looks complete (a newer manifest field this version does not rebase).
         result.problems.append("this version cannot copy " + ", ".join(unknown) + " (not a stored object it knows)")
         return
-    for piece in pieces(manifest):
-        name = primary.layout.parse(piece.key).name
-        dest_key = dest.layout.backup_prefix(manifest.database_id, manifest.backup_id) + name
+    source_prefix = primary.layout.backup_prefix(manifest.database_id, manifest.backup_id)
+    for piece in pieces(manifest) + rotated_keys(primary, manifest):
+        # The same path inside the backup's directory (key objects of rotations sit in keys/).
+        dest_key = dest.layout.backup_prefix(manifest.database_id, manifest.backup_id) + piece.key[len(source_prefix) :]
         moved = transfer(
             primary.store,
             piece.key,

@@ -7,6 +7,7 @@ the CLI as an operator runs them, so "says so" is what the operator reads.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from datetime import timedelta
@@ -255,3 +256,35 @@ def test_a_drill_from_the_copy_alone_with_only_its_read_credentials(
     assert result["ok"] and result["backup_id"] == manifest.backup_id and result["copy"] is None
     assert result["evidence"]["hashes_verified"] and result["evidence"]["record_key"] is None
     assert "drill evidence NOT recorded" in drilled.stderr
+
+
+def test_an_envelope_backup_rotated_then_copied_restores_from_the_copy_once_the_old_key_version_is_retired(
+    tmp_path, pg_sample, pg_target_server, seaweed, bucket, region_b, openbao
+):
+    """The copy carries the backup's key object and the rotation's: with the old KMS key version
+    retired, the backup's own key.json no longer unwraps, and the copy restores by the rewrapped one."""
+    from tests.integration.keys.test_envelope import _kms
+
+    chain = _chain(tmp_path, pg_sample, pg_target_server, seaweed, bucket, region_b, kms=_kms(openbao))
+    manifest = _backup(chain)
+    assert manifest.encryption["key_object"]["key"].endswith("/key.json")
+    new_version = openbao.rotate_key()
+    rotated = chain.run_cli("keys", "rotate", "--json")
+    assert rotated.returncode == 0, rotated.stderr
+    copied = chain.run_cli("--json", "copy", "shop", manifest.backup_id)
+    assert copied.returncode == 0, copied.stderr
+    (result,) = _json(copied)
+    roles = sorted(o["role"] for o in result["objects"])
+    assert "wrapped_key" in roles and "rewrapped_key" in roles, roles
+    eu = copy_services(chain.services, "eu")
+    own = eu.catalog("restore").read_manifest("shop", manifest.backup_id).encryption["key_object"]
+    raw = eu.store("restore").get_bytes(own["key"], version_id=own["version_id"])  # rebased to the copy's version
+    assert hashlib.sha256(raw).hexdigest() == manifest.encryption["key_object"]["sha256"]
+
+    openbao.set_min_decryption_version(new_version)
+    restored = chain.run_cli(
+        "--json", "restore", "shop", manifest.backup_id, "--from", "eu", "--target", "tgt", "--database", "eu_rotated"
+    )
+    assert restored.returncode == 0, restored.stderr
+    report = _json(restored)
+    assert report["ok"] and report["copy"] == "eu"

@@ -6,6 +6,7 @@ import hashlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import pyrage
 import pytest
 
 from restorable.commands.copy import copy_backup, copy_status
@@ -20,8 +21,9 @@ from restorable.services import Services
 from restorable.storage.memory import MemoryStore
 
 RECIPIENT = "age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq"
-DATA = b"\x00stored-bytes-of-the-dump" * 4000
-SEALED = b"age-sealed-settings"
+# Real age ciphertext: verify (run on each copy) checks every object's age header.
+DATA = pyrage.encrypt(b"\x00the-dump" * 4000, [pyrage.x25519.Recipient.from_str(RECIPIENT)])
+SEALED = pyrage.encrypt(b"sealed-settings", [pyrage.x25519.Recipient.from_str(RECIPIENT)])
 
 
 @dataclass
