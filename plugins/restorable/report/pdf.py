@@ -153,6 +153,9 @@ def _database(doc: _Document, db: dict[str, Any]) -> None:
                 f"{r['first_used'] or 'never used'}{age}",
             ]
         )
+    for k in db.get("kms_keys", []):
+        versions = ", ".join(str(v) for v in k["versions"])
+        rows.append(["KMS key", f"{k['kms']} {k['key_name']}, versions {versions}: {k['backups']} backups wrapped"])
     doc.table(rows, widths=(35, 155))
     doc.text("Evidence keys", 10, "B")
     doc.text("\n".join(db["evidence_keys"]) or "none", 6)

@@ -5,7 +5,9 @@ daily) and compared with what a backup bucket needs (``lifecycle.audit``); a set
 credentials may not read is reported as such, never guessed. Object Lock is reported twice: as the
 bucket is configured, and as applied to each backup of the period (its manifest's retention).
 Key age: an age recipient carries no creation date, so its age is how long the bucket has held
-backups encrypted to it (the oldest backup that lists it).
+backups encrypted to it (the oldest backup that lists it). In envelope mode each backup also has a
+one-time recipient of its own, wrapped by the KMS: that one is not listed, the KMS key and the key
+versions the period's backups were wrapped with are.
 """
 
 from __future__ import annotations
@@ -82,14 +84,38 @@ def database_settings(
             "latest_retain_until": max((a.get("retain_until") or "" for a in applied), default=None),
         },
         "encryption": _recipients(services, in_period, entries),
+        "kms_keys": _kms_keys(in_period),
     }
+
+
+def _kms_keys(in_period: list[CatalogEntry]) -> list[dict[str, Any]]:
+    """Envelope mode: which KMS key (and versions) wrapped the period's backup keys, and how often."""
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for entry in in_period:
+        encryption = entry.manifest.encryption
+        if not encryption.get("kms"):
+            continue
+        key = found.setdefault(
+            (encryption["kms"], str(encryption.get("key_name"))),
+            {"kms": encryption["kms"], "key_name": encryption.get("key_name"), "versions": [], "backups": 0},
+        )
+        key["backups"] += 1
+        if encryption.get("key_version") not in key["versions"]:
+            key["versions"].append(encryption.get("key_version"))
+    return list(found.values())
+
+
+def _lasting(encryption: dict[str, Any]) -> list[str]:
+    """The recipients a backup was encrypted to, but the envelope's one-time recipient of that backup."""
+    one_time = encryption.get("envelope_recipient")
+    return [r for r in encryption.get("recipients") or [] if r != one_time]
 
 
 def _recipients(services: Services, in_period: list[CatalogEntry], entries: list[CatalogEntry]) -> list[dict[str, Any]]:
     configured = list(services.config.encryption.recipients)
     used: dict[str, int] = {}
     for entry in in_period:
-        for recipient in entry.manifest.encryption.get("recipients") or []:
+        for recipient in _lasting(entry.manifest.encryption):
             used[recipient] = used.get(recipient, 0) + 1
     wanted = set(configured) | set(used)
     first: dict[str, datetime] = {}
@@ -98,7 +124,7 @@ def _recipients(services: Services, in_period: list[CatalogEntry], entries: list
         if wanted <= set(first):
             break
         try:
-            listed = entry.manifest.encryption.get("recipients") or []
+            listed = _lasting(entry.manifest.encryption)
         except RestorableError:
             continue
         for recipient in listed:

@@ -50,7 +50,25 @@ def services() -> MemoryServices:
     return built
 
 
-def backup(catalog: Catalog, slot: datetime | None, created: datetime, suffix: str, kind: str = "logical") -> str:
+ONE_TIME = "age1" + "q" * 58  # an envelope backup's own recipient (wrapped by the KMS)
+ENVELOPE = {
+    "format": "age",
+    "recipients": [ONE_TIME, RECIPIENT],
+    "envelope_recipient": ONE_TIME,
+    "kms": "vault_transit",
+    "key_name": "restorable",
+    "key_version": 3,
+}
+
+
+def backup(
+    catalog: Catalog,
+    slot: datetime | None,
+    created: datetime,
+    suffix: str,
+    kind: str = "logical",
+    encryption: dict | None = None,
+) -> str:
     backup_id = f"{created:%Y%m%dT%H%M%SZ}-{suffix * 8}"
     key = Layout("restorable").data_key("shop", backup_id, "dump")
     catalog.store.put_bytes(key, b"x")
@@ -66,7 +84,7 @@ def backup(catalog: Catalog, slot: datetime | None, created: datetime, suffix: s
             objects=[StoredObject(key, 1, 1, "a", "b", 1, 1, role="base" if kind == "physical" else "dump")],
             metadata=SnapshotMetadata("15", {"public.t": 1}, {}),
             compression={},
-            encryption={"format": "age", "recipients": [RECIPIENT]},
+            encryption=encryption or {"format": "age", "recipients": [RECIPIENT]},
             run=run,
             kind=kind,
         )
@@ -81,7 +99,8 @@ def test_slots_verification_missed_drills_and_a_point_in_time_drill():
     catalog.record("shop", ok, "checksum", {"ok": True})
     bad = backup(catalog, T0 + HOUR, T0 + HOUR + timedelta(minutes=1), "b")
     catalog.record("shop", bad, "checksum", {"ok": False})  # committed, but its stored object does not match
-    manual = backup(catalog, None, T0 + 2 * HOUR + timedelta(minutes=5), "c")  # by hand, within 02:00's slot
+    # By hand, within 02:00's slot, in envelope mode.
+    manual = backup(catalog, None, T0 + 2 * HOUR + timedelta(minutes=5), "c", encryption=ENVELOPE)
     catalog.record("shop", manual, "checksum", {"ok": True})
     catalog.record("shop", ok, "drill", {"ok": True, "rto_seconds": 4.0, "run": {"logical_date": iso(T0 + HOUR / 2)}})
     base = backup(catalog, None, T0 + timedelta(minutes=10), "d", kind="physical")
@@ -105,5 +124,8 @@ def test_slots_verification_missed_drills_and_a_point_in_time_drill():
     # The point-in-time drill is judged against physical.monitor.rpo_objective (5 minutes).
     assert pitr["rpo_seconds"] == 400.0 and pitr["rpo_objective_seconds"] == 300 and pitr["rpo_met"] is False
     assert pitr["rto_met"] is None and any(f["kind"] == "pitr_drill" and f["fixed_by"] is None for f in db["failures"])
-    assert db["encryption"][0]["first_used"] == iso(T0 + timedelta(minutes=1))
+    # The one-time recipient of the envelope backup is not a key to report; its KMS key is.
+    (recipient,) = db["encryption"]
+    assert recipient["first_used"] == iso(T0 + timedelta(minutes=1)) and recipient["backups_in_period"] == 3
+    assert db["kms_keys"] == [{"kms": "vault_transit", "key_name": "restorable", "versions": [3], "backups": 1}]
     assert report["totals"]["backup_success_rate"] == round(2 / 3, 6)
