@@ -3,7 +3,10 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 STATE=${STATE:-$ROOT/.state}
 export AIRFLOW_HOME=$STATE/airflow
 export AIRFLOW__CORE__DAGS_FOLDER=$ROOT/dags
-export AIRFLOW__CORE__PLUGINS_FOLDER=$ROOT/plugins
+# The plugin (Backups page) and the provider (age identity form) come from the installed package's entry
+# points (make venv installs it editable): a plugins folder holding plugin.py too would register it twice.
+export AIRFLOW__CORE__PLUGINS_FOLDER=$AIRFLOW_HOME/plugins
+mkdir -p "$AIRFLOW__CORE__PLUGINS_FOLDER"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=admin:admin
 export AIRFLOW__API__HOST=127.0.0.1

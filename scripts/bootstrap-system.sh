@@ -2,7 +2,7 @@
 # Installs the system programs Restorable drives, when they are missing: PostgreSQL 15 server and
 # client tools, MariaDB server and client, the age CLI (restores by hand), zstd, jq, pgBackRest (only
 # for the benchmark's physical row), Prometheus with its Pushgateway and Alertmanager (promtool checks
-# the alert rules), and Chromium (only for the UI screenshot). As root it uses apt-get; otherwise it
+# the alert rules), Redis (the CeleryExecutor test's broker) and Chromium (only for the UI screenshot). As root it uses apt-get; otherwise it
 # prints the exact command.
 set -euo pipefail
 
@@ -27,6 +27,7 @@ need pgbackrest pgbackrest
 need prometheus prometheus promtool
 need prometheus-pushgateway prometheus-pushgateway
 need prometheus-alertmanager prometheus-alertmanager amtool
+need redis-server redis-server  # the Celery broker of the CeleryExecutor test
 [[ ${RESTORABLE_SKIP_CHROMIUM:-} == 1 ]] || need chromium chromium
 
 if [[ ${#missing[@]} -eq 0 ]]; then

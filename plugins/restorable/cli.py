@@ -38,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     from restorable.commands.keys import add_parsers as add_keys_parsers
     from restorable.commands.pitr import add_parsers as add_pitr_parsers
     from restorable.commands.pitr import add_restore_options as add_pitr_restore_options
+    from restorable.commands.report import add_parsers as add_report_parsers
     from restorable.commands.wal import add_parsers as add_wal_parsers
 
     p = argparse.ArgumentParser(prog="restorable", description=__doc__.split("\n")[0])
@@ -125,6 +126,7 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--port", type=int, default=9464, help="port to listen on (default 9464)")
     ex.add_argument("--bind", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
 
+    add_report_parsers(sub)
     k = sub.add_parser("keygen", help="generate an age key pair (identity to a 0600 file, public key printed)")
     k.add_argument("output", type=Path, help="where to write the identity (must not exist)")
     return p
@@ -457,6 +459,7 @@ COMMANDS = {
     "copy-status": cmd_copy_status,
     "keys": lambda args, services: _keys("cmd_keys", args, services),
     "audit-encryption": lambda args, services: _keys("cmd_audit_encryption", args, services),
+    "report": lambda args, services: _report(args, services),
 }
 
 
@@ -464,6 +467,12 @@ def _keys(name: str, args: argparse.Namespace, services: Services) -> int:
     from restorable.commands import keys
 
     return getattr(keys, name)(args, services)
+
+
+def _report(args: argparse.Namespace, services: Services) -> int:
+    from restorable.commands.report import cmd_report
+
+    return cmd_report(args, services)
 
 
 def _pitr(name: str, args: argparse.Namespace, services: Services) -> int:

@@ -24,6 +24,7 @@ from restorable.repository.layout import DATABASE_ID_RE
 if TYPE_CHECKING:
     from restorable.config_copies import CopyDestination
     from restorable.config_keys import EnvelopeConfig
+    from restorable.config_report import ReportConfig
 
 LOCK_MODES = ("GOVERNANCE", "COMPLIANCE")
 MIN_PART_SIZE = 5 * 1024 * 1024  # S3's floor for every part but the last
@@ -201,6 +202,8 @@ class RestorableConfig:
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     lifecycle: Mapping[str, Any] = field(default_factory=dict)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    #: The audit evidence report's objectives (``config_report``); None reads as the defaults.
+    report: ReportConfig | None = None
     #: Database entries that did not validate, by their id (or ``databases_<index>`` when the id
     #: itself is unusable). One mistake must not take the other databases' backups down: these
     #: are left out of ``databases`` and each becomes a DAG that fails with its error.
@@ -528,6 +531,9 @@ def parse_config(data: Any, path: Path, environ: Mapping[str, str] | None = None
     from restorable.config_metrics import parse_metrics
 
     metrics = parse_metrics(top.raw("metrics", None), f"{path}: metrics", env)
+    from restorable.config_report import parse_report
+
+    report = parse_report(top.raw("report", None), f"{path}: report", env)
     entries = top.raw("databases", required=True)
     if not isinstance(entries, list) or not entries:
         raise ConfigError(f"{path}: databases must be a non-empty list")
@@ -543,7 +549,9 @@ def parse_config(data: Any, path: Path, environ: Mapping[str, str] | None = None
             continue
         databases[db.id] = db
     top.check_unknown()
-    return RestorableConfig(path, storage, encryption, databases, alerts, lifecycle, metrics=metrics, broken=broken)
+    return RestorableConfig(
+        path, storage, encryption, databases, alerts, lifecycle, metrics=metrics, report=report, broken=broken
+    )
 
 
 def _broken_key(entry: Any, index: int, databases: Mapping[str, Any], broken: Mapping[str, Any]) -> str:

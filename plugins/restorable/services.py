@@ -24,6 +24,17 @@ Duty = Literal["backup", "lifecycle", "restore"]
 Resolver = Callable[[str], ConnectionInfo]
 
 
+def age_identity_of(conn: ConnectionInfo) -> str:
+    """The age identity a connection holds in its password (ConfigError naming it when it holds none)."""
+    secret = (conn.password or "").strip()
+    if not secret.startswith("AGE-SECRET-KEY-"):
+        raise ConfigError(
+            f"connection {conn.conn_id!r} does not hold an age identity in its password",
+            hint="Store the AGE-SECRET-KEY-1... line of the key file as the connection's password",
+        )
+    return secret
+
+
 @dataclass
 class Services:
     config: RestorableConfig
@@ -73,12 +84,4 @@ class Services:
 
     def identity(self) -> str:
         """The age identity (private key) for decrypting: the identity connection's password."""
-        conn_id = self.config.encryption.identity_conn_id
-        conn = self.resolve(conn_id)
-        secret = (conn.password or "").strip()
-        if not secret.startswith("AGE-SECRET-KEY-"):
-            raise ConfigError(
-                f"connection {conn_id!r} does not hold an age identity in its password",
-                hint="Store the AGE-SECRET-KEY-1... line of the key file as the connection's password",
-            )
-        return secret
+        return age_identity_of(self.resolve(self.config.encryption.identity_conn_id))

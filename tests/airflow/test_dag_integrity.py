@@ -30,6 +30,7 @@ def test_dag_files_import_without_errors_and_fast(dags, default_config):
         "restore_drill__shopdb",
         "restore_database",
         "enforce_lifecycle",
+        "report__all",
     }
     assert expected <= set(bag.dag_ids)
 

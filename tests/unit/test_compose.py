@@ -1,4 +1,5 @@
-"""docker-compose.yaml: Airflow 3 in the official file's shape, plus Restorable's services, wired to the config."""
+"""docker-compose.yaml: Airflow 3 in the official CeleryExecutor file's shape, on the Dockerfile's image, plus
+Restorable's services, wired to the config."""
 
 from __future__ import annotations
 
@@ -16,7 +17,14 @@ def compose() -> dict:
 
 def test_airflow_services_share_the_common_anchor():
     services = compose()["services"]
-    airflow = {"airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer", "airflow-init"}
+    airflow = {
+        "airflow-apiserver",
+        "airflow-scheduler",
+        "airflow-dag-processor",
+        "airflow-triggerer",
+        "airflow-worker",
+        "airflow-init",
+    }
     assert airflow <= set(services)
     assert {"postgres", "seaweedfs", "seaweedfs-init", "shop-postgres", "drill-postgres"} <= set(services)
     commands = {name: services[name].get("command") for name in airflow - {"airflow-init"}}
@@ -25,10 +33,34 @@ def test_airflow_services_share_the_common_anchor():
         "airflow-scheduler": "scheduler",
         "airflow-dag-processor": "dag-processor",
         "airflow-triggerer": "triggerer",
+        "airflow-worker": "celery worker",
     }
     for name in airflow:
-        assert "apache/airflow:3.3.2" in services[name]["image"], name
-        assert services[name]["environment"]["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor", name
+        # Built from the Dockerfile (FROM apache/airflow:3.3.2), not the bare image without pg_dump or age.
+        assert services[name]["build"] == {"context": ".", "dockerfile": "Dockerfile"}, name
+        assert services[name]["environment"]["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor", name
+
+
+def test_celery_layout_redis_broker_workers_and_flower():
+    services = compose()["services"]
+    env = compose()["x-airflow-common"]["environment"]
+    assert env["AIRFLOW__CELERY__BROKER_URL"] == "redis://:@redis:6379/0"
+    assert env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql://airflow:airflow@postgres/")
+    assert "redis-cli" in services["redis"]["healthcheck"]["test"]
+    for name in ("airflow-scheduler", "airflow-worker", "airflow-apiserver"):
+        assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy", name
+    worker = services["airflow-worker"]
+    assert (
+        "inspect ping" in " ".join(worker["healthcheck"]["test"]) and worker["environment"]["DUMB_INIT_SETSID"] == "0"
+    )
+    assert services["flower"]["command"] == "celery flower" and services["flower"]["profiles"] == ["flower"]
+    # The long-running services run on the same image, from the installed package.
+    for name, command in (("wal-archiver-shop", "wal-archiver shop"), ("restorable-exporter", "exporter")):
+        assert services[name]["image"] == services["airflow-worker"]["image"], name
+        assert f"restorable.cli {command}" in " ".join(services[name]["command"]), name
+        assert "PYTHONPATH" not in services[name].get("environment", {}), name
+    # The identity connection uses the provider's connection type (the form with one private-key field).
+    assert '"conn_type": "restorable_age"' in env["AIRFLOW_CONN_RESTORABLE_AGE"]
 
 
 def test_project_folders_are_mounted():
@@ -38,8 +70,10 @@ def test_project_folders_are_mounted():
         spec = re.sub(r":(ro|rw)$", "", volume)
         source, target = spec.rsplit(":", 1)
         targets[target] = source
-    for folder in ("dags", "plugins", "include"):
+    for folder in ("dags", "include"):
         assert targets[f"/opt/airflow/{folder}"].endswith(f"/{folder}"), folder
+    # The plugin comes from the installed package: a mounted copy would register it twice.
+    assert "/opt/airflow/plugins" not in targets
     assert "/opt/airflow/airflow_settings.yaml" in targets
 
 

@@ -17,6 +17,7 @@
         monitor/wal.json                        the WAL monitor: open breaches (rewritten on a change, daily else)
         binlog/...                              reserved: MariaDB binlog archive
       _keys/...                                 reserved: key-wrapping objects (KMS envelopes)
+      _reports/<from>--<to>/audit-report.<fmt>  the audit evidence report of a period (html, pdf, json)
 
 Anything else under ``<prefix>/`` is *unknown*: written by another tool, another version or a
 person. Nothing here deletes what it cannot classify: the lifecycle's orphan cleaner only ever
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 
 MANIFEST = "manifest.json"
@@ -45,6 +47,7 @@ WAL = "wal"
 BINLOG = "binlog"
 MONITOR = "monitor"
 KEYS = "_keys"
+REPORTS = "_reports"
 
 BACKUP_ID_RE = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{8}$")
 DATABASE_ID_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -74,6 +77,7 @@ class KeyKind(StrEnum):
     WAL = "wal"
     BINLOG = "binlog"
     KEY = "key"
+    REPORT = "report"
     UNKNOWN = "unknown"
 
 
@@ -184,6 +188,15 @@ class Layout:
     def keys_prefix(self) -> str:
         return f"{self.root}{KEYS}/"
 
+    @property
+    def reports_prefix(self) -> str:
+        return f"{self.root}{REPORTS}/"
+
+    def report_key(self, start: datetime, end: datetime, fmt: str) -> str:
+        """The audit evidence report of [start, end): a report of the same period replaces the last one."""
+        period = f"{start.astimezone(UTC):%Y%m%dT%H%M%SZ}--{end.astimezone(UTC):%Y%m%dT%H%M%SZ}"
+        return f"{self.reports_prefix}{period}/audit-report.{fmt}"
+
     # --- parsing ----------------------------------------------------------------------------
     def parse(self, key: str) -> ParsedKey:
         """What ``key`` is in this layout; ``UNKNOWN`` for anything it does not recognise."""
@@ -192,6 +205,8 @@ class Layout:
         parts = key[len(self.root) :].split("/")
         if len(parts) >= 2 and parts[0] == KEYS:
             return ParsedKey(key, KeyKind.KEY, name="/".join(parts[1:]))
+        if len(parts) >= 2 and parts[0] == REPORTS:
+            return ParsedKey(key, KeyKind.REPORT, name="/".join(parts[1:]))
         if len(parts) < 3 or not DATABASE_ID_RE.fullmatch(parts[0]) or not all(parts[1:]):
             return ParsedKey(key, KeyKind.UNKNOWN)
         database, second, rest = parts[0], parts[1], parts[2:]
