@@ -31,6 +31,8 @@ from restorable.services import Services
 
 
 def _parser() -> argparse.ArgumentParser:
+    from restorable.commands.binlog import add_parsers as add_binlog_parsers
+    from restorable.commands.binlog import add_restore_options as add_binlog_restore_options
     from restorable.commands.pitr import add_parsers as add_pitr_parsers
     from restorable.commands.pitr import add_restore_options as add_pitr_restore_options
     from restorable.commands.wal import add_parsers as add_wal_parsers
@@ -73,6 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--jobs", type=int, help="parallel restore jobs (default from config)")
     r.add_argument("--identity-file", type=Path, help="age identity file (default: the identity connection)")
     add_pitr_restore_options(r)
+    add_binlog_restore_options(r)
 
     d = sub.add_parser(
         "drill",
@@ -106,6 +109,7 @@ def _parser() -> argparse.ArgumentParser:
     au.add_argument("--fix", action="store_true", help="set the settings that can be set, then report")
 
     add_wal_parsers(sub)
+    add_binlog_parsers(sub)
     add_pitr_parsers(sub)
 
     ex = sub.add_parser("exporter", help="serve freshness metrics computed from the bucket on /metrics (Prometheus)")
@@ -233,9 +237,12 @@ def cmd_verify(args: argparse.Namespace, services: Services) -> int:
 
 
 def cmd_restore(args: argparse.Namespace, services: Services) -> int:
+    from restorable.commands.binlog import cmd_restore_to_moment, wants_binlog_restore
     from restorable.commands.restore import restore_backup
     from restorable.commands.restore_target import target_connection
 
+    if wants_binlog_restore(args, services):
+        return cmd_restore_to_moment(args, services, _identity(args))
     if args.target_dir is not None:
         from restorable.commands.pitr import cmd_restore_to_point
 
@@ -422,7 +429,16 @@ COMMANDS = {
     "verify-wal": lambda args, services: _wal("cmd_verify_wal", args, services),
     "base-backup": lambda args, services: _pitr("cmd_base_backup", args, services),
     "pitr-drill": lambda args, services: _pitr("cmd_pitr_drill", args, services),
+    "binlog-archiver": lambda args, services: _binlog("cmd_binlog_archiver", args, services),
+    "binlog-status": lambda args, services: _binlog("cmd_binlog_status", args, services),
+    "verify-binlog": lambda args, services: _binlog("cmd_verify_binlog", args, services),
 }
+
+
+def _binlog(name: str, args: argparse.Namespace, services: Services) -> int:
+    from restorable.commands import binlog
+
+    return getattr(binlog, name)(args, services)
 
 
 def _pitr(name: str, args: argparse.Namespace, services: Services) -> int:
