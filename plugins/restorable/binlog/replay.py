@@ -86,8 +86,8 @@ def restore_to_moment(
     start = choose_backup(backup_starts(catalog, database_id), target_point, database_id)
     manifest = catalog.read_manifest(database_id, start.backup_id)
     source_db = str(manifest.source.get("database") or "")
-    chain = files_to_replay(list_archived(store, layout, database_id), start, database_id)
-    refuse_beyond(target_point, chain, database_id)
+    chain, gap = files_to_replay(list_archived(store, layout, database_id), start, database_id)
+    refuse_beyond(target_point, chain, database_id, gap)
     engine = MySQLEngine()
     existed = engine.target_state(target, database) != "absent"
     work = Path(tempfile.mkdtemp(prefix=f"restorable-binlog-{database_id}-"))

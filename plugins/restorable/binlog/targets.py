@@ -126,37 +126,48 @@ def choose_backup(starts: list[BackupStart], target: BinlogTarget, database_id: 
     return max(able, key=lambda s: (s.number, s.binlog_position, s.created_at))
 
 
-def files_to_replay(archived: list[ArchivedBinlog], start: BackupStart, database_id: str) -> list[ArchivedBinlog]:
-    """The archived files from the backup's file on, in order: closed ones, then the live snapshot
-    after the newest closed file. A missing file is a gap: refused, naming it."""
+def files_to_replay(
+    archived: list[ArchivedBinlog], start: BackupStart, database_id: str
+) -> tuple[list[ArchivedBinlog], str | None]:
+    """(the archived files from the backup's file on, in order, up to the first missing one; that
+    missing file's name when anything newer is archived, i.e. a gap). Closed files first, then the
+    live snapshot after the newest closed file. None archived from the backup's file: refused."""
     closed = {a.number: a for a in archived if not a.partial}
     partials = {a.number: a for a in archived if a.partial}
     chain = []
     number = start.number
-    while True:
-        if number in closed:
-            chain.append(closed[number])
-        elif number in partials:
-            chain.append(partials[number])
-            break
-        else:
+    while number in closed or number in partials:
+        chain.append(closed.get(number) or partials[number])
+        if number not in closed:
             break
         number += 1
-    newer = [n for n in closed if n >= number]
-    if not chain or newer:
-        base = file_number(start.binlog_file)[0]
-        missing = f"{base}.{number:06d}"
+    base, _ = file_number(start.binlog_file)
+    missing = f"{base}.{number:06d}"
+    gap = missing if any(n > number for n in [*closed, *partials]) and number not in partials else None
+    if not chain:
         raise RestoreRefused(
             f"the binlog archive of {database_id} lacks {missing}, which backup {start.backup_id} needs to replay "
             f"from {start.binlog_file}:{start.binlog_position}",
             database=database_id,
-            hint=f"restorable verify-binlog {database_id} names the gap; pick a target before it or a newer backup",
+            hint=f"restorable verify-binlog {database_id} names the gap; pick a newer backup's moment",
         )
-    return chain
+    return chain, gap
 
 
-def refuse_beyond(target: BinlogTarget, chain: list[ArchivedBinlog], database_id: str) -> None:
+def refuse_beyond(target: BinlogTarget, chain: list[ArchivedBinlog], database_id: str, gap: str | None = None) -> None:
     """Refuse a target the archive cannot reach, from the objects' metadata (no body read yet)."""
+    try:
+        _refuse_beyond(target, chain, database_id)
+    except RestoreRefused as exc:
+        if gap is not None:
+            exc.message += (
+                f"; the archive lacks {gap} (a gap: restorable verify-binlog {database_id}), so replay from "
+                f"{chain[0].name} cannot go past it"
+            )
+        raise
+
+
+def _refuse_beyond(target: BinlogTarget, chain: list[ArchivedBinlog], database_id: str) -> None:
     if target.kind == "gtid":
         newest = max((a.gtids[target.domain][1] for a in chain if target.domain in a.gtids), default=None)
         if newest is None or newest < (target.seq or 0):
