@@ -52,6 +52,7 @@ FIXTURE_MARKERS: dict[str, frozenset[str]] = {
     "airflow_db": frozenset({"airflow"}),  # migrates Airflow's metadata DB
     "archiving_pg": _SERVER_MARKERS,  # tests/integration/wal/conftest.py
     "own_seaweed": _SERVER_MARKERS,  # tests/integration/wal/test_faults.py
+    "binlog_mariadb": _SERVER_MARKERS,  # tests/integration/binlog/conftest.py
 }
 #: Every test file under tests/<directory>/ carries this marker in its ``pytestmark``.
 DIRECTORY_MARKERS = {"integration": "integration", "airflow": "airflow"}
