@@ -143,7 +143,9 @@ def files_to_replay(
         number += 1
     base, _ = file_number(start.binlog_file)
     missing = f"{base}.{number:06d}"
-    gap = missing if any(n > number for n in [*closed, *partials]) and number not in partials else None
+    # Anything archived past where the chain ends means a gap there: a missing file, or a live
+    # snapshot that never became a closed file (the server purged it before the rest arrived).
+    gap = missing if any(n > number for n in [*closed, *partials]) else None
     if not chain:
         raise RestoreRefused(
             f"the binlog archive of {database_id} lacks {missing}, which backup {start.backup_id} needs to replay "

@@ -77,6 +77,10 @@ def test_files_from_the_backup_on_and_a_gap_is_refused_naming_the_file():
     holed = [a for a in chain if a.name != "mariadb-bin.000003"]
     files, gap = files_to_replay(holed, start, "shop")
     assert [a.name for a in files] == ["mariadb-bin.000002"] and gap == "mariadb-bin.000003"
+    # A live snapshot the server purged before it was closed, then newer files: the chain ends there.
+    purged = [*chain[:3], _archived("mariadb-bin.000004.partial", {}), _archived("mariadb-bin.000007.partial", {})]
+    files, gap = files_to_replay(purged, start, "shop")
+    assert files[-1].name == "mariadb-bin.000004.partial" and gap == "mariadb-bin.000004"
     with pytest.raises(RestoreRefused, match="lacks mariadb-bin.000003, which backup b1"):
         files_to_replay(holed, replace(start, binlog_file="mariadb-bin.000003"), "shop")
 
