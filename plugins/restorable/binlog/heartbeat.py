@@ -83,13 +83,14 @@ class BinlogHeartbeat:
     def beat(self) -> Beat:
         if self._db is None or not self._db.open:
             self.prepare()
-        # UTC whatever the session's zone: the stored time is what drills compare with targets.
-        at = datetime.now(UTC).replace(tzinfo=None)
+        # The statement's own start in UTC, whatever the session's zone: its whole second is the
+        # binlog timestamp of the beat's events, so a drill knows exactly which side of T a beat is.
         with self._db.cursor() as cur:
-            cur.execute(f"INSERT INTO {quote_ident(self.table)} (at) VALUES (%s)", (at,))
+            cur.execute(f"INSERT INTO {quote_ident(self.table)} (at) VALUES (UTC_TIMESTAMP(6))")
             beat_id = cur.lastrowid
-            cur.execute("SELECT @@last_gtid")
-            gtid = str(cur.fetchone()[0] or "")
+            cur.execute(f"SELECT @@last_gtid, at FROM {quote_ident(self.table)} WHERE id = %s", (beat_id,))
+            gtid_value, at = cur.fetchone()
+            gtid = str(gtid_value or "")
             if self.beats % _PRUNE_EVERY == _PRUNE_EVERY - 1:
                 cur.execute(f"DELETE FROM {quote_ident(self.table)} WHERE at < UTC_TIMESTAMP() - INTERVAL 8 DAY")
         domain, _server, seq = (int(p) for p in gtid.split("-")) if gtid.count("-") == 2 else (0, 0, 0)

@@ -227,7 +227,14 @@ def read_binlog(store: Store, item: ArchivedBinlog, identity: str) -> bytes:
     except NotFound:
         raise NotFound(f"{item.name} vanished from the binlog archive ({store.url(item.key)})") from None
     out = io.BytesIO()
-    digests = decode_stream(io.BytesIO(body), out, identity=identity)
+    try:
+        digests = decode_stream(io.BytesIO(body), out, identity=identity)
+    except IntegrityError as exc:
+        raise IntegrityError(
+            f"archived binlog {item.name} ({store.url(item.key)}) does not decode: {exc.message}",
+            hint="Check that the identity matches the archive's recipients; else the object was altered or "
+            "damaged, and a restore must not replay it",
+        ) from None
     if digests.plain_sha256 != item.plain_sha256 or (
         item.plain_size is not None and digests.plain_bytes != item.plain_size
     ):

@@ -32,6 +32,11 @@ def binlog_chain(tmp_path_factory, binlog_mariadb, mariadb_target_server, seawee
     bucket = f"t-binlog-{uuid.uuid4().hex[:10]}"
     seaweed.create_bucket(bucket, object_lock=True, versioning=True)
     binlog_mariadb.execute("CREATE DATABASE IF NOT EXISTS shop CHARACTER SET utf8mb4")
+    # The archiver reads the binlogs with the least rights the README documents, nothing more.
+    password = uuid.uuid4().hex
+    binlog_mariadb.execute("CREATE USER 'restorable_repl'@'127.0.0.1' IDENTIFIED BY %s", (password,))
+    binlog_mariadb.execute("GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO 'restorable_repl'@'127.0.0.1'")
+    repl = binlog_mariadb.connection("shop", login="restorable_repl", password=password)
     spool = tmp_path_factory.mktemp("blspool")
     return make_binlog_chain(
         tmp_path_factory.mktemp("blchain"),
@@ -40,6 +45,7 @@ def binlog_chain(tmp_path_factory, binlog_mariadb, mariadb_target_server, seawee
         s3=seaweed.connection(),
         bucket=bucket,
         spool_dir=spool,
+        extra_connections={"repl": repl},
     )
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import random
+import signal
 import threading
 import time
 import uuid
@@ -22,6 +23,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from restorable.repository.layout import Layout
 from tests.integration.binlog.conftest import archived_through, gtid_seq, stop, wait_for
 
 pytestmark = pytest.mark.integration
@@ -207,3 +209,85 @@ def test_targets_before_the_backup_or_beyond_the_archive_are_refused_and_leave_n
         assert result.returncode in (2, 7), result.stderr[-2000:]
         assert words in result.stderr, result.stderr[-2000:]
         assert not mariadb_target_server.query("SHOW DATABASES LIKE %s", (name,))
+
+
+def test_a_replay_interrupted_after_the_backup_was_restored_drops_the_database_it_created(
+    history, binlog_chain, mariadb_target_server, monkeypatch
+):
+    # The interrupt is injected where replay starts (a real SIGTERM cannot be timed into a 20 ms replay).
+    from restorable.binlog import replay as replay_module
+    from restorable.binlog.targets import parse_binlog_target
+    from restorable.exceptions import Interrupted
+
+    def interrupted(*args, **kwargs):
+        assert mariadb_target_server.query("SHOW DATABASES LIKE %s", (name,)), "the backup was restored first"
+        raise Interrupted(signal.SIGTERM)
+
+    name = f"interrupted_{uuid.uuid4().hex[:6]}"
+    monkeypatch.setattr(replay_module, "replay", interrupted)
+    seq = history["writer"].rows[-1][0]
+    with pytest.raises(Interrupted):
+        replay_module.restore_to_moment(
+            binlog_chain.services,
+            "shop",
+            parse_binlog_target(gtid=f"0-1-{seq}", time=None, position=None),
+            target=binlog_chain.services.resolve("tgt"),
+            database=name,
+            identity=binlog_chain.identity,
+        )
+    assert not mariadb_target_server.query("SHOW DATABASES LIKE %s", (name,))
+
+
+def test_a_binlog_altered_in_the_bucket_is_refused_before_the_target_is_touched(
+    history, binlog_chain, mariadb_target_server
+):
+    store = binlog_chain.services.store("backup")
+    layout = Layout("restorable")
+    first = history["backup"].metadata.position["binlog_file"]
+    key = layout.binlog_key("shop", first)
+    original = store.head(key)
+    body = store.get_bytes(key)
+    # Written under the archived name itself (every version replaced): what a restore would read.
+    store.delete_all_versions(key)
+    store.put_bytes(key, body[:-40] + bytes(b ^ 1 for b in body[-40:]), metadata=original["Metadata"])
+    try:
+        name = f"altered_{uuid.uuid4().hex[:6]}"
+        seq = history["writer"].rows[-1][0]
+        result = binlog_chain.run_cli("restore", "shop", "--gtid", f"0-1-{seq}", "--target", "tgt", "--database", name)
+        assert result.returncode == 6, result.stderr[-2000:]
+        assert first in result.stderr, result.stderr[-2000:]
+        assert not mariadb_target_server.query("SHOW DATABASES LIKE %s", (name,))
+    finally:
+        store.delete_all_versions(key)
+        store.put_bytes(key, body, metadata=original["Metadata"])
+
+
+def test_pitr_drill_under_load_proves_the_heartbeats_and_records_evidence(history, binlog_chain, mariadb_target_server):
+    result = binlog_chain.run_cli("--json", "pitr-drill", "shop")
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    assert report["ok"] and report["heartbeats_checked"] >= 1
+    assert report["heartbeat_before"]["second"] < report["heartbeat_after"]["second"]
+    evidence = binlog_chain.services.store("restore").get_json(report["evidence_key"])
+    assert evidence["kind"] == "pitr_drill" and evidence["ok"] and evidence["target"] == report["target"]
+    assert not mariadb_target_server.query("SHOW DATABASES LIKE %s", (report["scratch_database"],))
+
+
+def test_pitr_drill_fails_and_cleans_up_when_a_binlog_in_its_range_is_deleted(
+    history, binlog_chain, mariadb_target_server
+):
+    store = binlog_chain.services.store("backup")
+    key = Layout("restorable").binlog_key("shop", history["backup"].metadata.position["binlog_file"])
+    original, body = store.head(key), store.get_bytes(key)
+    store.delete_object(key)  # a delete marker: the archived version is no longer what a restore sees
+    try:
+        result = binlog_chain.run_cli("--json", "pitr-drill", "shop")
+        assert result.returncode == 6, result.stdout + result.stderr[-3000:]
+        assert "lacks " + history["backup"].metadata.position["binlog_file"] in result.stderr
+        drops = mariadb_target_server.query("SHOW DATABASES LIKE 'pitr_shop_%%'")
+        assert not drops, drops
+        records = binlog_chain.services.catalog("restore").verifications("shop", history["backup"].backup_id)
+        assert [r for r in records if r["kind"] == "pitr_drill" and not r["ok"]]
+    finally:
+        store.delete_all_versions(key)
+        store.put_bytes(key, body, metadata=original["Metadata"])
