@@ -53,6 +53,7 @@ FIXTURE_MARKERS: dict[str, frozenset[str]] = {
     "archiving_pg": _SERVER_MARKERS,  # tests/integration/wal/conftest.py
     "own_seaweed": _SERVER_MARKERS,  # tests/integration/wal/test_faults.py
     "binlog_mariadb": _SERVER_MARKERS,  # tests/integration/binlog/conftest.py
+    "dag_binlog_mariadb": _SERVER_MARKERS,  # tests/airflow/test_binlog_dags.py
 }
 #: Every test file under tests/<directory>/ carries this marker in its ``pytestmark``.
 DIRECTORY_MARKERS = {"integration": "integration", "airflow": "airflow"}

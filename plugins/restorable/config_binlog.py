@@ -9,6 +9,8 @@
       live_interval: 5                             # seconds between snapshots of the live file (0: none)
       replica_server_id: 4000000001                # the id mariadb-binlog presents to the server
       pitr_window: 7d                              # every moment of this window stays recoverable
+      drill_schedule: "0 5 * * 0"                  # pitr_drill__<db> ("": by hand only)
+      monitor: {schedule: "*/5 * * * *", rpo_objective: 5m, max_queue_files: 4, max_base_backup_age: 26h}
 
 Parsed with the config's own field reader (``config._Fields``), so its mistakes read alike.
 """
@@ -17,12 +19,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from restorable.config import _Fields
+from restorable.config import MonitorConfig, _Fields, _schedule
 from restorable.exceptions import ConfigError
 
 #: The heartbeat table, created in the source database itself: its rows are replayed with the
@@ -40,6 +42,10 @@ class BinlogConfig:
     replica_server_id: int = 4000000001
     pitr_window: timedelta = timedelta(days=7)
     heartbeat_table: str = HEARTBEAT_TABLE
+    #: ``monitor__<db>``'s schedule and objectives (``max_queue_files``: closed files waiting in the
+    #: spool; ``max_base_backup_age``: the newest logical backup with a binlog position).
+    monitor: MonitorConfig = field(default_factory=lambda: MonitorConfig(max_queue_files=4))
+    drill_schedule: str | None = "0 5 * * 0"
 
 
 def parse_binlog(data: Any, where: str, env: Mapping[str, str], engine: str, conn_id: str) -> BinlogConfig | None:
@@ -50,6 +56,7 @@ def parse_binlog(data: Any, where: str, env: Mapping[str, str], engine: str, con
             f"{where}: binlog archiving is for MariaDB/MySQL; this entry's engine is {engine!r}",
             hint="Remove the binlog block (PostgreSQL archives WAL: the physical block)",
         )
+    from restorable.config_physical import _monitor
     from restorable.lifecycle.policy import parse_duration
 
     f = _Fields(data, where, env)
@@ -65,6 +72,10 @@ def parse_binlog(data: Any, where: str, env: Mapping[str, str], engine: str, con
         replica_server_id=f.integer("replica_server_id", 4000000001, minimum=1, maximum=4294967295),
         pitr_window=window,
         heartbeat_table=f.text("heartbeat_table", HEARTBEAT_TABLE),
+        monitor=_monitor(f.raw("monitor", None), f"{where}.monitor", env)
+        if f.raw("monitor", None) is not None
+        else MonitorConfig(max_queue_files=4),
+        drill_schedule=_schedule(f, "drill_schedule", "0 5 * * 0"),
     )
     f.check_unknown()
     return config

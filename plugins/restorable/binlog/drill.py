@@ -157,9 +157,9 @@ def run_binlog_drill(
         oldest = min((i for i, _ in beats), default=0)
         found_recent = {i for i in found if i >= oldest}  # beats pruned from the source since are not judged
         if found_recent != expected:
-            missing, extra = sorted(expected - found_recent), sorted(found_recent - expected)
+            missing, unexpected = sorted(expected - found_recent), sorted(found_recent - expected)
             problems.append(
-                f"the copy at {when} holds heartbeats {extra[:5]} committed at or after it and lacks {missing[:5]}"
+                f"the copy at {when} holds heartbeats {unexpected[:5]} committed at or after it and lacks {missing[:5]}"
             )
         figures["heartbeats_checked"] = len(expected)
     except RestorableError as exc:

@@ -16,6 +16,11 @@ from devstack.mariadb import MariaDBServer
 
 @pytest.fixture(scope="module")
 def binlog_mariadb(tmp_path_factory) -> Iterator[MariaDBServer]:
+    yield from mariadb_with_binlog(tmp_path_factory)
+
+
+def mariadb_with_binlog(tmp_path_factory) -> Iterator[MariaDBServer]:
+    """A throwaway MariaDB (binlog on, ROW, server_id 1) for the fixture that yields from this."""
     from tests.conftest import _reap_if_killed
 
     server = MariaDBServer(tmp_path_factory.mktemp("blmaria"), name="mariadb_binlog")
