@@ -50,7 +50,7 @@ def test_binlog_monitor_and_pitr_drill_under_load(
     identity, recipient = age_keys
     server = dag_binlog_mariadb
     server.execute("CREATE DATABASE IF NOT EXISTS shopbin")
-    server.execute("CREATE TABLE IF NOT EXISTS shopbin.load (id INT AUTO_INCREMENT PRIMARY KEY, v INT)")
+    server.execute("CREATE TABLE IF NOT EXISTS shopbin.items (id INT AUTO_INCREMENT PRIMARY KEY, v INT)")
     spool = tmp_path / "spool"
     spool.mkdir()
     database = {
@@ -93,7 +93,7 @@ def test_binlog_monitor_and_pitr_drill_under_load(
         conn = server.connect("shopbin")
         with conn.cursor() as cur:
             while not stop.is_set():
-                cur.execute("INSERT INTO load (v) VALUES (1)")
+                cur.execute("INSERT INTO items (v) VALUES (1)")
                 time.sleep(0.01)
         conn.close()
 

@@ -96,11 +96,12 @@ class BinlogSummary:
         return found
 
 
-def iter_events(data: bytes) -> Iterator[Event]:
-    """The whole events of ``data`` (a binlog file from its magic on); stops at a truncated one."""
+def iter_events(data: bytes, start: int = 4) -> Iterator[Event]:
+    """The whole events of ``data`` (a binlog file from its magic on) from offset ``start`` (an
+    event boundary); stops at a truncated one."""
     if data[:4] != MAGIC:
         raise ValueError("not a binary log file (no \\xfebin magic)")
-    offset = 4
+    offset = start
     while offset + HEADER.size <= len(data):
         timestamp, kind, server_id, length, _next, _flags = HEADER.unpack_from(data, offset)
         if length < HEADER.size or offset + length > len(data):
@@ -120,32 +121,46 @@ def _ends_transaction(event: Event, checksum: int) -> bool:
     return query.strip().upper() in (b"COMMIT", b"ROLLBACK")
 
 
+class Summarizer:
+    """``summarize`` in steps: ``feed`` the same growing file again and only its new events are read
+    (the archiver snapshots a live file every few seconds; reading it whole each time made the
+    archive lag grow with the file)."""
+
+    def __init__(self) -> None:
+        self.summary = BinlogSummary()
+        self._checksum = 0
+        self._open: tuple[Event, int, int, int] | None = None  # GTID event, domain, seq, flags
+
+    def feed(self, data: bytes) -> BinlogSummary:
+        """The summary of ``data``: this file as it is now (a prefix of it already fed is not read again)."""
+        if len(data) < self.summary.complete_bytes:  # written again from byte 0 (the receiver restarted)
+            self.__init__()
+        summary = self.summary
+        for event in iter_events(data, summary.complete_bytes):
+            summary.events += 1
+            summary.complete_bytes = event.end
+            if event.timestamp:
+                summary.first_timestamp = summary.first_timestamp or event.timestamp
+                summary.last_timestamp = event.timestamp
+            if event.type == FORMAT_DESCRIPTION_EVENT:
+                # The checksum algorithm byte sits before the (always present) 4-byte trailer.
+                self._checksum = 4 if len(event.body) >= 5 and event.body[-5] == 1 else 0
+            elif event.type == GTID_EVENT:
+                seq, domain, flags = struct.unpack_from("<QIB", event.body, 0)
+                self._open = (event, domain, seq, flags)
+                continue  # a standalone transaction ends with its one following event
+            elif event.type == ROTATE_EVENT and event.offset > 4:
+                summary.rotated = True
+            if self._open is not None:
+                gtid, domain, seq, flags = self._open
+                if flags & _FL_STANDALONE or _ends_transaction(event, self._checksum):
+                    summary.transactions.append(
+                        Transaction(domain, gtid.server_id, seq, gtid.timestamp, gtid.offset, event.end)
+                    )
+                    self._open = None
+        return summary
+
+
 def summarize(data: bytes) -> BinlogSummary:
     """Read ``data`` (a whole or a live binlog file) into a ``BinlogSummary``."""
-    summary = BinlogSummary()
-    checksum = 0
-    open_tx: tuple[Event, int, int, int] | None = None  # GTID event, domain, seq, flags
-    for event in iter_events(data):
-        summary.events += 1
-        summary.complete_bytes = event.end
-        if event.timestamp:
-            summary.first_timestamp = summary.first_timestamp or event.timestamp
-            summary.last_timestamp = event.timestamp
-        if event.type == FORMAT_DESCRIPTION_EVENT:
-            # The checksum algorithm byte sits before the (always present) 4-byte trailer.
-            checksum = 4 if len(event.body) >= 5 and event.body[-5] == 1 else 0
-        elif event.type == GTID_EVENT:
-            seq, domain, flags = struct.unpack_from("<QIB", event.body, 0)
-            open_tx = (event, domain, seq, flags)
-            if flags & _FL_STANDALONE:
-                continue  # ends with its one following event
-        elif event.type == ROTATE_EVENT and event.offset > 4:
-            summary.rotated = True
-        if open_tx is not None and event.type != GTID_EVENT:
-            gtid, domain, seq, flags = open_tx
-            if flags & _FL_STANDALONE or _ends_transaction(event, checksum):
-                summary.transactions.append(
-                    Transaction(domain, gtid.server_id, seq, gtid.timestamp, gtid.offset, event.end)
-                )
-                open_tx = None
-    return summary
+    return Summarizer().feed(data)

@@ -20,7 +20,7 @@ import io
 from dataclasses import dataclass, field
 from typing import Any
 
-from restorable.binlog.events import BinlogSummary, summarize
+from restorable.binlog.events import BinlogSummary, Summarizer
 from restorable.exceptions import IntegrityError, NotFound, StorageError
 from restorable.repository.layout import BINLOG_FILE_RE, Layout, binlog_file_of
 from restorable.storage.errors import ObjectExists
@@ -184,9 +184,11 @@ def upload_binlog(
     partial: bool = False,
     lock_mode: str | None = None,
     retain_until: Any = None,
+    summarizer: Summarizer | None = None,
 ) -> UploadOutcome:
-    """Archive one closed file (``partial``: the live file's snapshot, whole events only)."""
-    summary = summarize(data)
+    """Archive one closed file (``partial``: the live file's snapshot, whole events only);
+    ``summarizer``: the one that read this file's earlier snapshots (only new events are read)."""
+    summary = (summarizer or Summarizer()).feed(data)
     if partial:
         data = data[: summary.complete_bytes]
         name = name + ".partial"

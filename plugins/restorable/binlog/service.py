@@ -158,6 +158,8 @@ class BinlogArchiver:
         self._live: tuple[str, int] | None = None
         self._live_at = 0.0
         self._conflicts: set[str] = set()
+        #: The live file's summarizer, kept across its snapshots and its final upload.
+        self._summarizers: dict[str, Any] = {}
         self._mutex = threading.Lock()
 
     # -- alarms ------------------------------------------------------------------------------
@@ -268,6 +270,8 @@ class BinlogArchiver:
     def tick(self) -> None:
         """One pass: upload the closed files, snapshot the live one when due, note heartbeats, write the state."""
         files = spool_files(self.spool_dir)
+        names = {p.name for p in files}
+        self._summarizers = {k: v for k, v in self._summarizers.items() if k in names}
         for path in files[:-1]:
             if path.name in self._conflicts:
                 continue
@@ -296,6 +300,9 @@ class BinlogArchiver:
 
             retain = datetime.now(UTC) + timedelta(days=days)
         started = time.monotonic()
+        from restorable.binlog.events import Summarizer
+
+        summarizer = self._summarizers.setdefault(path.name, Summarizer())
         try:
             outcome = upload_binlog(
                 self.store,
@@ -308,6 +315,7 @@ class BinlogArchiver:
                 partial=partial,
                 lock_mode=lock_mode,
                 retain_until=retain,
+                summarizer=summarizer,
             )
         except (StorageError, OSError) as exc:
             self.counts["failed_attempts"] += 1
@@ -342,6 +350,7 @@ class BinlogArchiver:
             time.monotonic() - started,
         )
         path.unlink(missing_ok=True)
+        self._summarizers.pop(path.name, None)
         self._drop_snapshot(path.name)
         return True
 

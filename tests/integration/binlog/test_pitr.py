@@ -92,9 +92,11 @@ def history(binlog_chain, binlog_mariadb, tmp_path_factory):
         backup = binlog_chain.run_cli("--json", "backup", "shop")
         assert backup.returncode == 0, backup.stderr[-2000:]
         backup_seq = gtid_seq(server)  # an upper bound of the backup's own GTID
+        rotated_at = []
         for _ in range(2):
             time.sleep(1.1)
             server.execute("FLUSH BINARY LOGS")
+            rotated_at.append(gtid_seq(server))
         time.sleep(1.1)
         writer.stop.set()
         writer.thread.join(10)
@@ -103,7 +105,14 @@ def history(binlog_chain, binlog_mariadb, tmp_path_factory):
         wait_for(lambda: archived_through(binlog_chain, final), 30, f"GTID 0-1-{final} archived")
         summary = json.loads(backup.stdout)
         manifest = binlog_chain.services.catalog("restore").read_manifest("shop", summary["backup_id"])
-        yield {"writer": writer, "backup": manifest, "backup_seq": backup_seq, "noise": noise, "log": log}
+        yield {
+            "writer": writer,
+            "backup": manifest,
+            "backup_seq": backup_seq,
+            "rotated_at": rotated_at,
+            "noise": noise,
+            "log": log,
+        }
     finally:
         writer.stop.set()
         code = stop(proc)
@@ -136,8 +145,9 @@ def test_restore_to_a_random_gtid_holds_exactly_the_rows_committed_at_or_before_
     history, binlog_chain, binlog_mariadb, mariadb_target_server
 ):
     writer = history["writer"]
-    after = [r for r in writer.rows if r[0] > history["backup_seq"] + 2]
-    target_seq, last_id, _ = random.choice(after[len(after) // 4 :])
+    # After the first rotation: the replay must cross a file boundary.
+    after = [r for r in writer.rows if r[0] > history["rotated_at"][0] + 2]
+    target_seq, last_id, _ = random.choice(after)
     name = f"at_gtid_{uuid.uuid4().hex[:6]}"
     result = binlog_chain.run_cli(
         "--json", "restore", "shop", "--gtid", f"0-1-{target_seq}", "--target", "tgt", "--database", name

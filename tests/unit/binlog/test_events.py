@@ -53,3 +53,22 @@ def test_holes_inside_a_file_are_named_per_domain():
 def test_not_a_binlog_is_refused():
     with pytest.raises(ValueError, match="not a binary log"):
         list(iter_events(b"hello"))
+
+
+def test_a_growing_file_fed_in_steps_reads_like_the_whole_and_a_rewrite_starts_over():
+    from restorable.binlog.events import Summarizer
+
+    w = BinlogWriter()
+    w.transaction(1, 100)
+    w.transaction(2, 101, ddl=True)
+    w.commit_query(3, 102)
+    w.transaction(4, 103, rows=2)
+    w.rotate(103)
+    data = bytes(w.data)
+    whole = summarize(data)
+    stepper = Summarizer()
+    for cut in range(30, len(data), 37):  # cuts inside events and inside transactions
+        stepper.feed(data[:cut])
+    assert stepper.feed(data) == whole
+    assert stepper.feed(data[:200]).complete_bytes <= 200  # shorter: written again, read from the start
+    assert stepper.feed(data) == whole
