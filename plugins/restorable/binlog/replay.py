@@ -186,11 +186,32 @@ def replay_argv(tool: str, source_db: str, database: str, files: list[Path], sta
     return argv + [str(p) for p in files]
 
 
+def _accounts(target: ConnectionInfo) -> set[tuple[str, str]] | None:
+    from restorable.engines.mysql.logical import MySQLDumpBackup
+    from restorable.engines.mysql.tools import connect
+
+    db = connect(target, None)
+    try:
+        with db.cursor() as cur:
+            return MySQLDumpBackup._accounts(cur)
+    finally:
+        db.close()
+
+
 def replay(target: ConnectionInfo, database: str, source_db: str, files: list[Path], start: int, stop: int) -> None:
-    """``mariadb-binlog ... | mariadb`` into ``database`` (see the module docstring); ToolError on failure."""
+    """``mariadb-binlog ... | mariadb`` into ``database`` (see the module docstring); ToolError on failure.
+
+    The SQL passes through the logical restore's DEFINER filter on its way (``engines.mysql.stream``):
+    a view, routine or trigger created after the backup names a DEFINER the target may lack, and is
+    made restorable the same way as one in the dump.
+    """
+    from restorable.engines.mysql.stream import DefinerRewriter
+
     client = find_tool("client", "mariadb")
     env = {**child_env(), "TZ": "UTC"}
     argv = replay_argv(binlog_tool(client.flavour), source_db, database, files, start, stop)
+    accounts = _accounts(target)
+    hint = "The target database is partly replayed and was dropped if this restore created it"
     with defaults_file(target) as cnf:
         client_argv = [
             client.path,
@@ -203,11 +224,36 @@ def replay(target: ConnectionInfo, database: str, source_db: str, files: list[Pa
         pipe = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "stdin": subprocess.DEVNULL}
         with running(argv, **pipe, env=env) as reader:
             reader_tail = StreamTail(reader.stderr, "mariadb-binlog")
-            sink = {"stdin": reader.stdout, "stdout": subprocess.DEVNULL, "stderr": subprocess.PIPE}
+            sink = {"stdin": subprocess.PIPE, "stdout": subprocess.DEVNULL, "stderr": subprocess.PIPE}
             with running(client_argv, **sink, env=env, pass_fds=cnf.pass_fds) as writer:
-                reader.stdout.close()  # the client holds it now: mariadb-binlog sees EPIPE if the client dies
                 writer_tail = StreamTail(writer.stderr, client.name)
+
+                def broken() -> Exception:
+                    writer.wait()
+                    writer_tail.join(5)
+                    return tool_failure(
+                        f"{client.name} replay into {database!r} on {address(target)}",
+                        writer.returncode,
+                        writer_tail,
+                        database=database,
+                        hint=hint,
+                    )
+
+                rewriter = DefinerRewriter(
+                    writer.stdin,
+                    accounts=accounts,
+                    target_database=database,
+                    drop_sandbox_line=False,
+                    on_broken_pipe=broken,
+                )
                 try:
+                    while chunk := reader.stdout.read(1 << 16):
+                        rewriter.write(chunk)
+                    rewriter.finish()
+                    try:
+                        writer.stdin.close()
+                    except BrokenPipeError:
+                        raise broken() from None
                     written = writer.wait()
                     read = reader.wait()
                 except BaseException:
@@ -217,15 +263,14 @@ def replay(target: ConnectionInfo, database: str, source_db: str, files: list[Pa
                 finally:
                     reader_tail.join(5)
                     writer_tail.join(5)
-    hint = "The target database is partly replayed and was dropped if this restore created it"
     if read != 0:
         raise tool_failure("mariadb-binlog (replay)", read, reader_tail, database=database, hint=hint)
     if written != 0:
-        raise tool_failure(
-            f"{client.name} replay into {database!r} on {address(target)}",
-            written,
-            writer_tail,
-            database=database,
-            hint=hint,
+        raise broken()
+    if rewriter.rewritten:
+        log.info(
+            "binlog replay definers rewritten to CURRENT_USER database=%s accounts=%s",
+            database,
+            ",".join(f"{a}x{n}" for a, n in sorted(rewriter.rewritten.items())),
         )
     log.info("binlog replayed database=%s files=%d stop=%d", database, len(files), stop)

@@ -301,3 +301,30 @@ def test_pitr_drill_fails_and_cleans_up_when_a_binlog_in_its_range_is_deleted(
     finally:
         store.delete_all_versions(key)
         store.put_bytes(key, body, metadata=original["Metadata"])
+
+
+def test_a_view_created_after_the_backup_by_an_account_the_target_lacks_is_replayed_restorable(
+    history, binlog_chain, binlog_mariadb, mariadb_target_server
+):
+    server = binlog_mariadb
+    account = f"app_{uuid.uuid4().hex[:6]}"
+    server.execute(f"CREATE USER '{account}'@'%' IDENTIFIED BY 'x'")
+    conn = server.connect("shop")  # the default database: how --database matches statements
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"CREATE DEFINER='{account}'@'%' VIEW recent AS SELECT id, v FROM `load` WHERE id > 10")
+            cur.execute("SELECT @@last_gtid")
+            gtid = cur.fetchone()[0]
+    finally:
+        conn.close()
+    seq = int(gtid.split("-")[-1])
+    wait_for(lambda: archived_through(binlog_chain, seq), 30, f"GTID {gtid} archived")
+    name = f"view_{uuid.uuid4().hex[:6]}"
+    result = binlog_chain.run_cli("restore", "shop", "--gtid", gtid, "--target", "tgt", "--database", name)
+    assert result.returncode == 0, result.stderr[-3000:]
+    try:
+        assert "definers rewritten" in result.stderr and account in result.stderr
+        count = mariadb_target_server.query(f"SELECT COUNT(*) FROM `{name}`.recent")[0][0]
+        assert count == mariadb_target_server.query(f"SELECT COUNT(*) FROM `{name}`.`load` WHERE id > 10")[0][0]
+    finally:
+        mariadb_target_server.drop_database(name)
