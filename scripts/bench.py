@@ -10,8 +10,9 @@ their own: the drill of a 2,000-table database (restore against validation secon
 (``pg_dump | zstd | age | aws s3 cp`` on a 960 MB table; ``bench_pipeline.py``). Point-in-time
 recovery: the physical base backup and restore against pgBackRest on the same ~1 GB cluster
 (``bench_physical.py``), and the WAL archiver's burst throughput, stream-mode lag and replay from
-the bucket against a local ``cp`` (``bench_wal.py``). ``--scales "" --mariadb-scale 0
---drill-tables 200 --pipeline-scale 100 --physical-scale 5 --wal-scale 5`` is a quick run.
+the bucket against a local ``cp`` (``bench_wal.py``); the binlog archiver's lag under load and replay
+against ``mariadb-binlog | mariadb`` (``bench_binlog.py``). ``--scales "" --mariadb-scale 0
+--drill-tables 200 --pipeline-scale 100 --physical-scale 5 --wal-scale 5 --binlog-seconds 5`` is a quick run.
 
 Every measured process is a child of this one, measured by ``measure.run_measured``. Prints
 a table and writes bench-results/bench.{json,md}.
@@ -29,6 +30,7 @@ import time
 from pathlib import Path
 
 import measure
+from bench_binlog import bench_binlog, render_binlog
 from bench_drill import bench_drill, render_drill
 from bench_physical import bench_physical, render_physical, render_physical_time
 from bench_pipeline import bench_pipeline, render_pipeline
@@ -400,9 +402,12 @@ def main() -> None:
         "--wal-scale", type=int, default=30, help="WAL archiver rows: pgbench -i scale of the burst (0 skips them)"
     )
     parser.add_argument("--wal-lag-seconds", type=int, default=60, help="WAL archiver rows: TPC-B seconds for the lag")
+    parser.add_argument(
+        "--binlog-seconds", type=int, default=20, help="binlog archiver row: seconds of load (0 skips the row)"
+    )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    rows, drills, pipelines, physicals, wals = [], [], [], [], []
+    rows, drills, pipelines, physicals, wals, binlogs = [], [], [], [], [], []
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="restorable-bench-") as tmp:
         work = Path(tmp)
@@ -433,6 +438,10 @@ def main() -> None:
                 print(f"WAL archiver: burst of pgbench -i -s {args.wal_scale}, lag, replay ...", flush=True)
                 wals.append(bench_wal(args.wal_scale, work, s3, rounds=args.rounds, lag_seconds=args.wal_lag_seconds))
                 print(render_wal(wals[-1:]), flush=True)
+            if args.binlog_seconds:
+                print(f"binlog archiver: {args.binlog_seconds} s of commits, lag, replay ...", flush=True)
+                binlogs.append(bench_binlog(work, s3, lag_seconds=args.binlog_seconds, rounds=args.rounds))
+                print(render_binlog(binlogs[-1:]), flush=True)
             for scale in [float(s) for s in args.scales.split(",") if s.strip()]:
                 print(f"postgres sample at {scale:.0f} MB ...", flush=True)
                 rows.append(
@@ -479,6 +488,7 @@ def main() -> None:
     sections += [render_pipeline(pipelines)] if pipelines else []
     sections += [render_physical(physicals) + "\n\n" + render_physical_time(physicals)] if physicals else []
     sections += [render_wal(wals)] if wals else []
+    sections += [render_binlog(binlogs)] if binlogs else []
     sections.append(
         f"Machine: {os.cpu_count()} cores; load average (1 min) {load_before[0]:.2f} at the start, "
         f"{load[0]:.2f} at the end."
@@ -494,6 +504,7 @@ def main() -> None:
                 "pipeline_rows": pipelines,
                 "physical_rows": physicals,
                 "wal_rows": wals,
+                "binlog_rows": binlogs,
                 "load_average": {"start": load_before, "end": load},
                 "checks": checks,
             },

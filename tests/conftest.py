@@ -57,6 +57,8 @@ FIXTURE_MARKERS: dict[str, frozenset[str]] = {
     "own_primary": _SERVER_MARKERS,  # tests/integration/copies/test_copies.py
     "openbao": _SERVER_MARKERS,  # OpenBao transit, the KMS of envelope mode
     "moto_kms": _SERVER_MARKERS,  # moto's server, for the AWS KMS API only
+    "binlog_mariadb": _SERVER_MARKERS,  # tests/integration/binlog/conftest.py
+    "dag_binlog_mariadb": _SERVER_MARKERS,  # tests/airflow/test_binlog_dags.py
 }
 #: Every test file under tests/<directory>/ carries this marker in its ``pytestmark``.
 DIRECTORY_MARKERS = {"integration": "integration", "airflow": "airflow"}

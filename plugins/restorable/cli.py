@@ -33,6 +33,8 @@ from restorable.services import Services
 
 
 def _parser() -> argparse.ArgumentParser:
+    from restorable.commands.binlog import add_parsers as add_binlog_parsers
+    from restorable.commands.binlog import add_restore_options as add_binlog_restore_options
     from restorable.commands.copy_cli import add_from_option
     from restorable.commands.copy_cli import add_parsers as add_copy_parsers
     from restorable.commands.keys import add_parsers as add_keys_parsers
@@ -82,6 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--identity-file", type=Path, help="age identity file (default: the identity connection)")
     add_pitr_restore_options(r)
     add_from_option(r)
+    add_binlog_restore_options(r)
 
     d = sub.add_parser(
         "drill",
@@ -118,6 +121,7 @@ def _parser() -> argparse.ArgumentParser:
         add_from_option(each)
 
     add_wal_parsers(sub)
+    add_binlog_parsers(sub)
     add_pitr_parsers(sub)
     add_copy_parsers(sub)
     add_keys_parsers(sub)
@@ -248,9 +252,12 @@ def cmd_verify(args: argparse.Namespace, services: Services) -> int:
 
 
 def cmd_restore(args: argparse.Namespace, services: Services) -> int:
+    from restorable.commands.binlog import cmd_restore_to_moment, wants_binlog_restore
     from restorable.commands.restore import restore_backup
     from restorable.commands.restore_target import target_connection
 
+    if wants_binlog_restore(args, services):
+        return cmd_restore_to_moment(args, services, _identity(args))
     if args.target_dir is not None:
         from restorable.commands.pitr import cmd_restore_to_point
 
@@ -460,6 +467,9 @@ COMMANDS = {
     "keys": lambda args, services: _keys("cmd_keys", args, services),
     "audit-encryption": lambda args, services: _keys("cmd_audit_encryption", args, services),
     "report": lambda args, services: _report(args, services),
+    "binlog-archiver": lambda args, services: _binlog("cmd_binlog_archiver", args, services),
+    "binlog-status": lambda args, services: _binlog("cmd_binlog_status", args, services),
+    "verify-binlog": lambda args, services: _binlog("cmd_verify_binlog", args, services),
 }
 
 
@@ -473,6 +483,12 @@ def _report(args: argparse.Namespace, services: Services) -> int:
     from restorable.commands.report import cmd_report
 
     return cmd_report(args, services)
+
+
+def _binlog(name: str, args: argparse.Namespace, services: Services) -> int:
+    from restorable.commands import binlog
+
+    return getattr(binlog, name)(args, services)
 
 
 def _pitr(name: str, args: argparse.Namespace, services: Services) -> int:

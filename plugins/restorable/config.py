@@ -191,6 +191,8 @@ class DatabaseConfig:
     #: ``backup_deadline``: a scheduled ``backup__<db>`` or ``base_backup__<db>`` run still running
     #: this long after its scheduled time alerts (it may be stuck), before the next one is due.
     backup_deadline: timedelta = timedelta(hours=2)
+    #: ``binlog``: continuous binlog archiving (MariaDB/MySQL), a ``config_binlog.BinlogConfig``.
+    binlog: Any = None
 
 
 @dataclass(frozen=True)
@@ -413,6 +415,7 @@ def _compression(data: Any, where: str, env: Mapping[str, str], base: Compressio
 
 
 def _database(data: Any, where: str, env: Mapping[str, str], comp: CompressionConfig) -> DatabaseConfig:
+    from restorable.config_binlog import parse_binlog
     from restorable.config_physical import parse_physical
 
     f = _Fields(data, where, env)
@@ -455,6 +458,7 @@ def _database(data: Any, where: str, env: Mapping[str, str], comp: CompressionCo
         app_check=_app_check(f.raw("drill", None), f"{where}.drill", env),
         physical=parse_physical(f.raw("physical", None), f"{where}.physical", env, engine, db_id, conn_id),
         backup_deadline=_positive_duration(f, "backup_deadline", "2h"),
+        binlog=parse_binlog(f.raw("binlog", None), f"{where}.binlog", env, engine, conn_id),
     )
     f.check_unknown()
     return db

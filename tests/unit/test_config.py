@@ -388,3 +388,34 @@ def test_metrics_mistakes_are_named(metrics, named):
     assert named in message
     assert "include/restorable.yaml" in message
     assert "hunter2" not in message
+
+
+def _with_binlog(tmp_path, binlog, engine="mysql"):
+    data = base()
+    data["databases"][0].update(engine=engine, binlog=binlog)
+    return parse_config(data, Path("include/restorable.yaml"), {})
+
+
+def test_a_binlog_block_reads_with_its_defaults(tmp_path):
+    db = _with_binlog(tmp_path, {"spool_dir": "/var/lib/restorable/binlog/shop"}).database("shop")
+    binlog = db.binlog
+    assert str(binlog.spool_dir) == "/var/lib/restorable/binlog/shop" and binlog.replication_conn_id == db.conn_id
+    assert (binlog.heartbeat_interval, binlog.live_interval, binlog.pitr_window.days) == (10, 5, 7)
+    assert binlog.heartbeat_table == "restorable_heartbeat" and binlog.drill_schedule == "0 5 * * 0"
+    assert binlog.monitor.max_queue_files == 4 and binlog.monitor.rpo_objective.total_seconds() == 300
+
+
+@pytest.mark.parametrize(
+    ("binlog", "engine", "message"),
+    [
+        ({"spool_dir": "/s"}, "postgres", "binlog archiving is for MariaDB/MySQL"),
+        ({"spool_dir": "spool"}, "mysql", "not an absolute path"),
+        ({"spool_dir": "/s", "live_intervall": 5}, "mysql", "unknown field"),
+        ({"heartbeat_interval": 5}, "mysql", "spool_dir is required"),
+        ({"spool_dir": "/s", "monitor": {"rpo_objective": "soon"}}, "mysql", "rpo_objective"),
+    ],
+)
+def test_a_wrong_binlog_block_is_named_and_breaks_only_its_entry(tmp_path, binlog, engine, message):
+    cfg = _with_binlog(tmp_path, binlog, engine)
+    assert "shop" in cfg.broken and message in str(cfg.broken["shop"]), cfg.broken
+    assert "databases[shop].binlog" in str(cfg.broken["shop"])

@@ -524,6 +524,10 @@ def build_dags(
                 build_pitr_drill_dag(config, db, config_path=config_path, args=args),
             ):
                 dags[dag.dag_id] = dag
+        if db.binlog is not None:
+            from restorable.airflow.dag_factory_binlog import build_binlog_dags
+
+            dags.update({d.dag_id: d for d in build_binlog_dags(config, db, config_path=config_path, args=args)})
     pitr_restore = build_pitr_restore_dag(config, config_path=config_path, args=args)
     if pitr_restore is not None:
         dags[pitr_restore.dag_id] = pitr_restore

@@ -28,7 +28,9 @@ def run_lifecycle(services: Services, now: datetime, *, dry_run: bool) -> Lifecy
     policies = {
         db.id: replace(
             policy_from_config(db.retention, where=f"{config.path}: databases[{db.id}].retention"),
-            pitr_window=db.physical.pitr_window if db.physical is not None else None,
+            pitr_window=db.physical.pitr_window
+            if db.physical is not None
+            else (db.binlog.pitr_window if db.binlog is not None else None),
         )
         for db in config.databases.values()
         if db.retention is not None

@@ -144,6 +144,10 @@ def cmd_pitr_drill(args: argparse.Namespace, services: Services) -> int:
         wanted = parse_target(time=args.time, lsn=None, xid=None, name=None, immediate=False).time
     if args.as_of:
         as_of = parse_target(time=args.as_of, lsn=None, xid=None, name=None, immediate=False).time
+    if services.config.database(args.database).engine == "mysql":
+        from restorable.commands.binlog import cmd_binlog_drill
+
+        return cmd_binlog_drill(args, services, wanted, as_of)
     with observed(services, "pitr_drill", args.database) as run:
         result = run_pitr_drill(
             services,

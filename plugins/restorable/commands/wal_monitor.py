@@ -302,15 +302,18 @@ def _archive_breaches(figures: dict[str, Any]) -> list[Breach]:
     return found
 
 
-def read_state(services: Services, database_id: str) -> dict[str, Any]:
-    """The monitor's last state from the bucket (empty when it never ran or the object is unreadable)."""
+def read_state(
+    services: Services, database_id: str, name: str = STATE_NAME, state_format: str = STATE_FORMAT
+) -> dict[str, Any]:
+    """The monitor's last state from the bucket (empty when it never ran or the object is unreadable);
+    ``name``/``state_format``: another monitor's (the binlog monitor's ``binlog.json``)."""
     store = services.store("restore")
-    key = Layout(services.config.storage.prefix).monitor_key(database_id, STATE_NAME)
+    key = Layout(services.config.storage.prefix).monitor_key(database_id, name)
     try:
         state = store.get_json(key) if store.exists(key) else {}
     except (RestorableError, ValueError):
         return {}
-    return state if isinstance(state, dict) and state.get("format") == STATE_FORMAT else {}
+    return state if isinstance(state, dict) and state.get("format") == state_format else {}
 
 
 def evaluate(services: Services, database_id: str, *, now: datetime | None = None) -> MonitorReport:
@@ -341,7 +344,13 @@ def _unchanged(report: MonitorReport, open_breaches: dict[str, Any], now: str) -
 
 
 def record(
-    services: Services, report: MonitorReport, delivered: dict[str, bool], *, run: dict[str, Any] | None = None
+    services: Services,
+    report: MonitorReport,
+    delivered: dict[str, bool],
+    *,
+    run: dict[str, Any] | None = None,
+    name: str = STATE_NAME,
+    state_format: str = STATE_FORMAT,
 ) -> str:
     """Write the figures and the open breaches (with whether each was alerted) when they changed;
     return the state's key."""
@@ -356,13 +365,13 @@ def record(
             "alerted": alerted,
             "alerted_at": before.get("alerted_at") or (now if delivered.get(breach.check) else None),
         }
-    key = Layout(services.config.storage.prefix).monitor_key(report.database_id, STATE_NAME)
+    key = Layout(services.config.storage.prefix).monitor_key(report.database_id, name)
     if _unchanged(report, open_breaches, now):
         return key
     services.store("backup").put_json(
         key,
         {
-            "format": STATE_FORMAT,
+            "format": state_format,
             "database_id": report.database_id,
             "updated_at": now,
             "run": run,

@@ -35,6 +35,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from restorable.exceptions import NotFound, RestorableError
+from restorable.lifecycle.binlog_plan import binlog_start_of
 from restorable.lifecycle.plan import BackupSummary, Decision, plan
 from restorable.lifecycle.policy import RetentionPolicy
 from restorable.repository.catalog import is_verified
@@ -194,6 +195,7 @@ def _summarise(
     return BackupSummary(
         kind=str(manifest.get("kind") or "logical"),
         wal_start=wal.get("start_segment") if manifest.get("kind") == "physical" else None,
+        binlog_start=binlog_start_of(manifest),
         backup_id=backup_id,
         database=database,
         created_at=created,
@@ -234,8 +236,9 @@ class LifecycleReport:
     retained_by_lock: list[Outcome] = field(default_factory=list)
     orphans_removed: list[Outcome] = field(default_factory=list)
     uploads_aborted: list[Outcome] = field(default_factory=list)
-    #: Archived WAL no kept base backup needs, one outcome per database.
+    #: Archived WAL no kept base backup needs, and binlogs no kept dump needs: one outcome per database each.
     wal_deleted: list[Outcome] = field(default_factory=list)
+    binlog_deleted: list[Outcome] = field(default_factory=list)
     errors: list[Outcome] = field(default_factory=list)
 
     @property
@@ -253,13 +256,15 @@ class LifecycleReport:
                 "orphans_removed",
                 "uploads_aborted",
                 "wal_deleted",
+                "binlog_deleted",
                 "errors",
             )
         }
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"now": _iso(self.now), "dry_run": self.dry_run, "counts": self.counts()}
-        out["bytes_deleted"] = sum(o.bytes for o in [*self.deleted, *self.orphans_removed, *self.wal_deleted])
+        removed = [*self.deleted, *self.orphans_removed, *self.wal_deleted, *self.binlog_deleted]
+        out["bytes_deleted"] = sum(o.bytes for o in removed)
         for name in self.counts():
             out[name] = [o.to_dict() for o in getattr(self, name)]
         return out
@@ -312,9 +317,9 @@ def enforce(
             _apply_decision(
                 store, by_id[decision.backup_id], decision, report, catalog_listing, dry_run, purge_versions
             )
-        from restorable.lifecycle.wal_apply import prune_wal
+        from restorable.lifecycle.archives import prune_archives
 
-        prune_wal(store, layout, database, decisions, by_id, catalog_listing, report, dry_run, purge_versions)
+        prune_archives(store, layout, database, decisions, by_id, catalog_listing, report, dry_run, purge_versions)
     if clean_orphans:
         _clean_orphans(store, catalog_listing, now, orphan_min_age, report, dry_run, purge_versions)
     log.info(

@@ -59,6 +59,8 @@ class BackupSummary:
     kind: str = "logical"
     #: A base backup's first WAL segment: the archive from it on is what the backup needs.
     wal_start: str | None = None
+    #: A MariaDB dump's binlog file (its snapshot's position): the binlog archive from it on is what it needs.
+    binlog_start: str | None = None
 
     def __post_init__(self) -> None:
         if self.created_at.tzinfo is None:
@@ -172,17 +174,19 @@ def _guard_reasons(backups: list[BackupSummary], policy: RetentionPolicy, now: d
         for backup in complete:
             reasons[backup.backup_id].append("not verified yet, and no backup of this database is verified")
     if policy.pitr_window is not None:
-        # Every moment of the window must stay reachable: the base backups that ended inside it,
-        # and the newest one before its start (replay from it reaches the window's first moment).
+        # Every moment of the window must stay reachable: the base backups (or MariaDB dumps with a
+        # binlog position) made inside it, and the newest one before its start (replay from it
+        # reaches the window's first moment).
         start = now - policy.pitr_window
         window = format_duration(policy.pitr_window)
-        physical = [b for b in complete if b.kind == "physical"]
-        for backup in physical:
+        startable = [b for b in complete if b.kind == "physical" or b.binlog_start]
+        what = {b.backup_id: "base backup" if b.kind == "physical" else "binlog-replayable dump" for b in startable}
+        for backup in startable:
             if backup.created_at >= start:
-                reasons[backup.backup_id].append(f"base backup inside the pitr_window {window}")
-        before = [b for b in physical if b.created_at < start]
+                reasons[backup.backup_id].append(f"{what[backup.backup_id]} inside the pitr_window {window}")
+        before = [b for b in startable if b.created_at < start]
         if before:
-            reasons[before[0].backup_id].append(f"base backup the pitr_window {window} starts from")
+            reasons[before[0].backup_id].append(f"{what[before[0].backup_id]} the pitr_window {window} starts from")
     for backup in backups:
         if not backup.complete:
             reasons[backup.backup_id].append("incomplete (data or manifest missing): never deleted automatically")
@@ -285,8 +289,11 @@ def plan(backups: Iterable[BackupSummary], policy: RetentionPolicy, now: datetim
         by_database[(backup.database, backup.kind)].append(backup)
     decisions: list[Decision] = []
     for database, kind in sorted(by_database):
-        group_policy = policy if kind == "physical" else replace(policy, pitr_window=None)
-        decisions.extend(_plan_database(_newest_first(by_database[(database, kind)]), group_policy, now))
+        group = by_database[(database, kind)]
+        # The window applies to what replay starts from: base backups, and dumps with a binlog position.
+        startable = kind == "physical" or any(b.binlog_start for b in group)
+        group_policy = policy if startable else replace(policy, pitr_window=None)
+        decisions.extend(_plan_database(_newest_first(group), group_policy, now))
     return decisions
 
 

@@ -15,7 +15,8 @@
           verifications/<ts>-<kind>.json        append-only check records (checksum, deep, drill; copy)
         wal/<timeline>/<walfile>.zst.age        PostgreSQL WAL archive: segments, .partial, .backup, .history
         monitor/wal.json                        the WAL monitor: open breaches (rewritten on a change, daily else)
-        binlog/...                              reserved: MariaDB binlog archive
+        binlog/<file>.zst.age                   MariaDB/MySQL binlog archive: closed files (written once)
+        binlog/<file>.partial.zst.age           the live file's newest snapshot (overwritten)
       _keys/...                                 reserved: key-wrapping objects (KMS envelopes)
       _reports/<from>--<to>/audit-report.<fmt>  the audit evidence report of a period (html, pdf, json)
 
@@ -59,6 +60,10 @@ WAL_FILE_RE = re.compile(
     r"(?:(?P<segment>[0-9A-F]{16})(?P<suffix>\.partial|\.[0-9A-F]{8}\.backup)?|(?P<history>\.history))$"
 )
 WAL_OBJECT_SUFFIX = ".zst.age"
+#: A binary log file as the server names it (``mariadb-bin.000042``), or its live snapshot (``.partial``).
+BINLOG_FILE_RE = re.compile(
+    r"^(?P<base>[A-Za-z0-9][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*?)\.(?P<number>\d{6,})(?P<partial>\.partial)?$"
+)
 #: Names under ``<db>/`` that are never a backup and never an orphan.
 RESERVED_UNDER_DATABASE = (WAL, BINLOG, MONITOR)
 
@@ -184,6 +189,12 @@ class Layout:
     def binlog_prefix(self, database_id: str) -> str:
         return f"{self.database_prefix(database_id)}{BINLOG}/"
 
+    def binlog_key(self, database_id: str, binlog_file: str) -> str:
+        """The object of one archived binlog file (or its ``.partial`` live snapshot)."""
+        if BINLOG_FILE_RE.fullmatch(binlog_file) is None:
+            raise ValueError(f"{binlog_file!r} is not a binlog file name (such as mariadb-bin.000042)")
+        return self.binlog_prefix(database_id) + binlog_file + WAL_OBJECT_SUFFIX
+
     @property
     def keys_prefix(self) -> str:
         return f"{self.root}{KEYS}/"
@@ -239,6 +250,14 @@ def wal_file_of(name: str) -> str | None:
     wal_file = rest[: -len(WAL_OBJECT_SUFFIX)]
     match = WAL_FILE_RE.fullmatch(wal_file)
     return wal_file if match is not None and match["timeline"] == timeline else None
+
+
+def binlog_file_of(name: str) -> str | None:
+    """The binlog file name in a binlog archive object's ``name`` (``<file>.zst.age``), else None."""
+    if "/" in name or not name.endswith(WAL_OBJECT_SUFFIX):
+        return None
+    binlog_file = name[: -len(WAL_OBJECT_SUFFIX)]
+    return binlog_file if BINLOG_FILE_RE.fullmatch(binlog_file) else None
 
 
 def backup_object_kind(name: str) -> KeyKind:

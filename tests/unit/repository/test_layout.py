@@ -100,3 +100,21 @@ def test_wrapped_keys_are_objects_of_their_backup():
         parsed = layout.parse(key)
         assert parsed.kind is KeyKind.WRAPPED_KEY and parsed.is_backup_object
         assert parsed.backup_id == "20261203T083903Z-1a2b3c4d"
+
+
+@pytest.mark.parametrize("binlog_file", ["mariadb-bin.000042", "host.example-bin.001234", "mariadb-bin.000042.partial"])
+def test_binlog_files_are_filed_under_binlog_and_parse_back_never_as_backup_objects(binlog_file):
+    from restorable.repository.layout import binlog_file_of
+
+    layout = Layout("restorable")
+    key = layout.binlog_key("shop", binlog_file)
+    assert key == f"restorable/shop/binlog/{binlog_file}.zst.age"
+    parsed = layout.parse(key)
+    assert parsed.kind is KeyKind.BINLOG and parsed.database == "shop" and not parsed.is_backup_object
+    assert binlog_file_of(parsed.name) == binlog_file
+
+
+@pytest.mark.parametrize("name", ["mariadb-bin", "mariadb-bin.42", "../x.000001", "a/b.000001"])
+def test_a_name_the_server_would_not_give_a_binlog_is_refused(name):
+    with pytest.raises(ValueError, match="not a binlog file name"):
+        Layout("restorable").binlog_key("shop", name)

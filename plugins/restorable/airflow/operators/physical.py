@@ -79,11 +79,20 @@ class WalMonitorOperator(RestorableOperator):
         self.webhook_conn_id = webhook_conn_id
         self.runbook_url = runbook_url
 
+    #: What the breach error names (the binlog monitor subclasses this operator).
+    monitored = "WAL"
+
+    def _monitor(self) -> tuple[Any, Any]:
+        """(evaluate, record) of the monitor's core (``commands.wal_monitor``)."""
+        from restorable.commands.wal_monitor import evaluate, record
+
+        return evaluate, record
+
     def execute(self, context: Any) -> dict[str, Any]:
         from restorable.airflow.notifiers import breach_payload, post_alert
-        from restorable.commands.wal_monitor import evaluate, record
         from restorable.exceptions import ObjectiveBreached
 
+        evaluate, record = self._monitor()
         ti = context["ti"]
         report = evaluate(self.services, self.database_id)
         delivered = {}
@@ -105,17 +114,18 @@ class WalMonitorOperator(RestorableOperator):
                 delivered.get(b.check) or (report.previous.get(b.check) or {}).get("alerted") for b in report.breaches
             )
             raise ObjectiveBreached(
-                f"WAL monitor objectives breached: {checks}",
+                f"{self.monitored} monitor objectives breached: {checks}",
                 database=self.database_id,
                 alerted=alerted,
                 hint="Alerted when each breach opened; follow the runbook in the alert",
             )
         self.log.info(
-            "wal monitor ok database=%s rpo=%s queue_files=%s base_backup_age=%s",
+            "%s monitor ok database=%s rpo=%s queue_files=%s backup_age=%s",
+            self.monitored,
             self.database_id,
             report.figures["rpo_seconds"],
             report.figures["queue_files"],
-            report.figures["base_backup_age_seconds"],
+            report.figures.get("base_backup_age_seconds", report.figures.get("backup_age_seconds")),
         )
         return summary
 

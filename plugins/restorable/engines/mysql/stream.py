@@ -35,6 +35,9 @@ _CANDIDATES = (
     b"/*!50003 CREATE*/ /*!50017 DEFINER=",
     b"/*!50106 CREATE*/ /*!50117 DEFINER=",
     b"CREATE DEFINER=",
+    # Binlog replay (``mariadb-binlog`` output): views are logged as the server normalised them.
+    b"CREATE ALGORITHM=",
+    b"CREATE OR REPLACE ALGORITHM=",
     b"ALTER DATABASE `",
     SANDBOX_PREFIX,
 )
