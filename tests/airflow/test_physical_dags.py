@@ -289,8 +289,10 @@ def test_a_backup_held_past_its_deadline_alerts_through_the_notifier(restorable_
     from restorable.airflow.dag_factory import build_dags
 
     env = restorable_env
+    # A database id of its own: dag.test() re-syncs the DAG folder's bundle, and a backup__shop that
+    # earlier tests registered there (with the default 2 h deadline) must not stand in for this one.
     shop = {
-        "id": "shop",
+        "id": "held_shop",
         "engine": "postgres",
         "conn_id": "shop_pg",
         "schedule": "0 2 * * *",
@@ -314,8 +316,8 @@ def test_a_backup_held_past_its_deadline_alerts_through_the_notifier(restorable_
             return rows
 
     dags = dags_with("2s")
-    (alert_def,) = dags["backup__shop"].deadline
-    assert alert_def.interval == timedelta(seconds=2) and alert_def.callback.kwargs["database_id"] == "shop"
+    (alert_def,) = dags["backup__held_shop"].deadline
+    assert alert_def.interval == timedelta(seconds=2) and alert_def.callback.kwargs["database_id"] == "held_shop"
     source = env.source
     lock = psycopg.connect(
         host=source.host, port=source.port, user=source.login, password=source.password, dbname=source.schema
@@ -328,7 +330,7 @@ def test_a_backup_held_past_its_deadline_alerts_through_the_notifier(restorable_
     release = threading.Timer(4, lambda: (lock.rollback(), lock.close()))
     release.start()
     try:
-        held = dags["backup__shop"].test()
+        held = dags["backup__held_shop"].test()
     finally:
         release.join()
     assert held.state == "success", states(held)
@@ -350,7 +352,7 @@ def test_a_backup_held_past_its_deadline_alerts_through_the_notifier(restorable_
     asyncio.run(trigger())
     assert events[-1]["state"] == "success" and events[-1]["body"] is True, events
     (alert,) = env.alerts.received
-    assert alert["kind"] == "deadline" and alert["database"] == "shop" and alert["dag_id"] == "backup__shop"
+    assert alert["kind"] == "deadline" and alert["database"] == "held_shop" and alert["dag_id"] == "backup__held_shop"
     assert alert["run_id"] == held.run_id and alert["allowed"] == "2s"
     assert alert["scheduled"].startswith(held.logical_date.strftime("%Y-%m-%dT%H:%M:%S"))
     assert alert["deadline"].startswith(str(deadline.deadline_time)[:19])
