@@ -25,8 +25,12 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 
 venv: $(VENV)/.installed
 
+# Three workers on two cores: most tests wait on their servers, not on the CPU (one worker keeps the
+# load average near 1). --dist loadfile keeps a file's tests, and its module fixtures, on one worker;
+# each worker starts servers of its own.
+TEST_WORKERS ?= 3
 test: bootstrap venv
-	$(VENV)/bin/pytest -q --durations=15 tests
+	$(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15 tests
 
 test-unit: bootstrap venv
 	$(VENV)/bin/pytest -q -m "not integration and not airflow" tests

@@ -280,3 +280,13 @@ def bucket(seaweed, request: pytest.FixtureRequest) -> Iterator[str]:
         seaweed.delete_bucket(name)
     except Exception:  # a paused or killed server in a fault test must not fail teardown
         pass
+
+
+@pytest.fixture(autouse=True)
+def _no_airflow_task_context_left() -> Iterator[None]:
+    """Airflow's task runner sets ``AIRFLOW_CTX_*`` in ``os.environ`` while a task runs under
+    dag.test() and leaves them there; a CLI started by a later test in the same process would
+    inherit a DAG run's id as its own correlation id. Each test starts and ends without them."""
+    yield
+    for name in [n for n in os.environ if n.startswith("AIRFLOW_CTX_")]:
+        del os.environ[name]

@@ -399,9 +399,15 @@ def test_base_backups_then_pitr_drills_under_pgbench_prove_the_heartbeats_and_a_
     assert env.alerts.received == []
 
 
-def test_the_pitr_drill_fails_naming_a_gap_a_foreign_timeline_and_a_stopped_archiver(physical_env):
+def test_the_pitr_drill_fails_naming_a_gap_a_foreign_timeline_and_a_stopped_archiver(physical_env, monkeypatch):
     import glob
     import tempfile
+
+    # The drills' scratch directories go to a temp dir of this test's own (the postgres user must
+    # enter it), so "cleaned up" cannot see another test's drill running at the same time.
+    scratch_root = Path(tempfile.mkdtemp(prefix="restorable-test-drills-"))
+    scratch_root.chmod(0o755)
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch_root))
 
     from restorable.commands.base_backup import run_base_backup
     from restorable.repository.layout import Layout
@@ -424,7 +430,7 @@ def test_the_pitr_drill_fails_naming_a_gap_a_foreign_timeline_and_a_stopped_arch
             r for r in services.catalog("restore").verifications("shop", base.backup_id) if r["kind"] == "pitr_drill"
         ]
         assert drills and drills[-1]["ok"] is False
-        assert glob.glob(f"{tempfile.gettempdir()}/restorable-pitr-shop-*") == []  # cleaned up
+        assert glob.glob(f"{scratch_root}/restorable-pitr-shop-*") == []  # cleaned up
         return drills[-1]["problems"], list(env.alerts.received)
 
     segments = sorted(n for n in archived_names(store, layout, "shop") if len(n) == 24)

@@ -367,7 +367,16 @@ def _kill_children_named(name: str) -> bool:
     return False
 
 
+#: About 40 MB of rows, added for the kill test: the 3 MB sample can be read to its end before the
+#: first progress report under load, and a dump that has exited cannot be killed mid-stream.
+_BULK_SQL = {
+    "postgres": "CREATE TABLE bulk AS SELECT g AS id, repeat(md5(g::text), 64) AS pad FROM generate_series(1, 20000) g",
+    "mysql": "CREATE TABLE bulk ENGINE=InnoDB AS SELECT seq AS id, REPEAT(MD5(seq), 64) AS pad FROM seq_1_to_20000",
+}
+
+
 def test_dump_killed_mid_stream_commits_nothing(chain, case):
+    case.source.execute(_BULK_SQL[case.engine], database=case.sample.schema)
     killed = []
 
     def kill_dump(done: int) -> None:
