@@ -130,7 +130,9 @@ def _install_factory() -> None:
             record = previous(*args, **kwargs)
             run = _run
             record.restorable_run = run
-            if run and not _rendered_by_formatter and record.name.startswith("restorable"):
+            # logging.makeLogRecord (structlog's formatter copies records with it) asks for a blank
+            # record first, name None, and fills it from the original's __dict__ afterwards.
+            if run and not _rendered_by_formatter and (record.name or "").startswith("restorable"):
                 missing = _missing(run, str(record.msg))
                 if missing:
                     # %-escape: a record with args is formatted with them later.

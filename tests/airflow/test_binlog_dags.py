@@ -101,6 +101,14 @@ def test_binlog_monitor_and_pitr_drill_under_load(
     writer.start()
     try:
         wait_for(lambda: (measure(services, "shopbin")["rpo_seconds"] or 99) < 2.5, 30, "fresh binlogs archived")
+        # Rotate once: the drill's range then spans a closed file (the one deleted below) and the live one.
+        from restorable.repository.layout import Layout
+
+        manifest = services.catalog("restore").pick("shopbin", kind="logical").manifest
+        first = manifest.metadata.position["binlog_file"]
+        key = Layout("restorable").binlog_key("shopbin", first)
+        server.execute("FLUSH BINARY LOGS")
+        wait_for(lambda: services.store("backup").exists(key), 30, f"{first} archived as a closed file")
         time.sleep(3)  # a few archived beats after the backup to drill between
         monitor = dags["monitor__shopbin"].test()
         assert monitor.state == "success", states(monitor)
@@ -113,6 +121,25 @@ def test_binlog_monitor_and_pitr_drill_under_load(
         assert evidence["kind"] == "pitr_drill" and evidence["ok"] and evidence["engine"] == "mysql"
         assert not mariadb_target_server.query("SHOW DATABASES LIKE 'pitr\\_shopbin\\_%'")
         assert alert_receiver.received == []
+
+        # A binlog in the drill's range deleted from the bucket: the drill DAG fails, naming it,
+        # drops its scratch database, records the failure and alerts.
+        store = services.store("backup")
+        original, body = store.head(key), store.get_bytes(key)
+        store.delete_object(key)  # a delete marker: the archived version is not what a restore sees
+        try:
+            broken = dags["pitr_drill__shopbin"].test()
+            assert broken.state == "failed", states(broken)
+            assert not mariadb_target_server.query("SHOW DATABASES LIKE 'pitr\\_shopbin\\_%'")
+            records = services.catalog("restore").verifications("shopbin", manifest.backup_id)
+            failed = [r for r in records if r["kind"] == "pitr_drill" and not r["ok"]]
+            assert failed and any(first in p for p in failed[-1]["problems"]), failed
+            (alert,) = alert_receiver.received
+            assert alert["dag_id"] == "pitr_drill__shopbin" and first in alert["error"], alert
+            alert_receiver.clear()
+        finally:
+            store.delete_all_versions(key)
+            store.put_bytes(key, body, metadata=original["Metadata"])
     finally:
         stop.set()
         writer.join(10)

@@ -82,3 +82,17 @@ def test_without_our_formatter_restorable_messages_hold_the_run_inline():
     assert (
         logging.getLogger("restorable.x").makeRecord("restorable.x", 20, __file__, 1, "z", (), None).getMessage() == "z"
     )
+
+
+def test_a_record_copied_by_make_log_record_during_a_run_is_not_a_logging_error():
+    # structlog's ProcessorFormatter (Airflow's task logs) copies each record with
+    # logging.makeLogRecord, which builds a blank record (name None) before filling it in.
+    start_run(database="shop", run_id="r1")
+    try:
+        original = logging.getLogger("restorable.test_logs").makeRecord(
+            "restorable.test_logs", logging.INFO, __file__, 1, "drill passed rto=%s", (0.4,), None
+        )
+        copied = logging.makeLogRecord(original.__dict__)
+        assert copied.getMessage() == original.getMessage() == "drill passed rto=0.4 database=shop run_id=r1"
+    finally:
+        end_run()
