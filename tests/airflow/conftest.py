@@ -234,10 +234,12 @@ def default_config(airflow_db, age_keys, monkeypatch) -> Path:
 
 
 @pytest.fixture(scope="session")
-def dags(airflow_db) -> dict[str, Any]:
-    """The DAGs as the DAG processor sees them (parsed from the repo's dags/ folder)."""
+def dags(airflow_db, age_keys) -> dict[str, Any]:
+    """The DAGs as the DAG processor sees them (parsed from the repo's dags/ folder), from the default
+    test config: a test that ran before in this process may have rewritten it with other databases."""
     from airflow.dag_processing.dagbag import DagBag
 
+    write_config(CONFIG_PATH, bucket="not-yet-chosen", recipient=age_keys[1])
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("RESTORABLE_CONFIG", str(CONFIG_PATH))
         bag = DagBag(dag_folder=str(REPO / "dags"))
