@@ -94,9 +94,12 @@ def watched_children() -> Iterator[list[str]]:
 
 
 def _files_holding(secret: bytes, roots: list[Path], since: float) -> list[str]:
+    """Files under ``roots`` written since ``since`` that hold ``secret``. Other tests (other pytest
+    workers) create and remove directories in the temp dir meanwhile: os.walk skips what vanished."""
     found = []
     for root in roots:
-        for path in root.rglob("*"):
+        paths = (Path(d) / f for d, _, files in os.walk(root, onerror=lambda error: None) for f in files)
+        for path in paths:
             try:
                 if path.is_file() and path.stat().st_mtime >= since and path.stat().st_size < 64 << 20:
                     if secret in path.read_bytes():
